@@ -1,0 +1,1 @@
+"""Digest authentication of incoming requests: providers, throttling, the authenticator."""

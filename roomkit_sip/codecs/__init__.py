@@ -1,0 +1,1 @@
+"""Audio codecs: the built-in L{roomkit_sip.interfaces.ICodec} providers and plugin discovery."""
