@@ -17,8 +17,6 @@ import sys
 from array import array
 from dataclasses import dataclass
 
-from roomkit_sip.codecs._audioop import audioop
-
 #: RFC 3551 static payload type of CN at an 8000 Hz RTP clock.
 PAYLOAD_TYPE = 13
 #: The quietest level a CN payload can express, in -dBov.
@@ -68,16 +66,17 @@ def parse_payload(payload: bytes) -> ComfortNoise:
 def level_of(pcm: bytes) -> int:
     """
     The CN level describing C{pcm} (16-bit little-endian): its RMS relative to
-    full scale, in -dBov, rounded and clamped to 0..127.  Digital silence is 127.
+    full scale, in -dBov, rounded and clamped to 0..127.  Digital silence is
+    127.  A trailing half sample is ignored.
     """
-    if len(pcm) < 2:
-        return QUIETEST
-    pcm = pcm[: len(pcm) - len(pcm) % 2]
+    samples = array("h")
+    samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
     if sys.byteorder != "little":
-        pcm = audioop.byteswap(pcm, 2)
-    rms = audioop.rms(pcm, 2)
-    if rms == 0:
+        samples.byteswap()
+    energy = sum(s * s for s in samples)
+    if energy == 0:
         return QUIETEST
+    rms = math.sqrt(energy / len(samples))
     return max(0, min(QUIETEST, round(-20 * math.log10(rms / _OVERLOAD))))
 
 
@@ -94,7 +93,7 @@ def synthesize(level: int, samples: int, rng: random.Random | None = None) -> by
         raise ValueError(f"CN level must be 0..127 (-dBov), got {level}")
     rng = rng or random.Random()
     peak = min(32767.0, _OVERLOAD * 10 ** (-level / 20) * math.sqrt(3))
-    noise = array("h", (int(rng.uniform(-peak, peak)) for _ in range(samples)))
+    noise = array("h", (round(rng.uniform(-peak, peak)) for _ in range(samples)))
     if sys.byteorder != "little":
         noise.byteswap()
     return noise.tobytes()
