@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from twisted.internet.defer import CancelledError, Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -25,6 +26,7 @@ from roomkit_sip.auth.digest_server import (
     DEFAULT_ALGORITHMS,
     NONCE_LIFETIME,
     DigestServer,
+    Secret,
     Verdict,
 )
 from roomkit_sip.auth.throttle import FailureThrottle
@@ -113,12 +115,19 @@ class DigestAuthenticator:
         self._clock = clock
         self._throttle = throttle if throttle is not None else FailureThrottle(clock)
         self._server = DigestServer(
-            realm, secret, algorithms=algorithms, proxy=proxy, nonce_lifetime=nonce_lifetime,
-            allow_rfc2069=allow_rfc2069, uri_equal=uri_equal, random=random,
-        )  # fmt: skip
+            realm,
+            secret,
+            algorithms=algorithms,
+            proxy=proxy,
+            nonce_lifetime=nonce_lifetime,
+            allow_rfc2069=allow_rfc2069,
+            uri_equal=uri_equal,
+            random=random,
+        )
 
     @property
     def realm(self) -> str:
+        """The protection space challenged for (C{auth_realm} in roomkit)."""
         return self._server.realm
 
     @property
@@ -126,10 +135,10 @@ class DigestAuthenticator:
         """The header whose values L{authenticate} wants: C{Authorization} or C{Proxy-...}."""
         return self._server.credentials_header
 
-    def _challenge(self, *, stale: bool = False, algorithms=None) -> AuthChallenge:
-        headers = self._server.challenge(
-            self._clock.seconds(), stale=stale, algorithms=algorithms
-        )
+    def _challenge(
+        self, *, stale: bool = False, algorithms: Sequence[str] | None = None
+    ) -> AuthChallenge:
+        headers = self._server.challenge(self._clock.seconds(), stale=stale, algorithms=algorithms)
         return AuthChallenge(self._server.status, tuple(headers), stale)
 
     def authenticate(
@@ -141,7 +150,8 @@ class DigestAuthenticator:
         body: bytes = b"",
     ) -> Deferred[AuthOutcome]:
         """
-        Judge one request.  Never fails: provider errors become L{AuthServerError}.
+        Judge one request.  The Deferred fails only if cancelled: provider
+        errors and timeouts become L{AuthServerError}.
 
         @param authorization_header_values: every value of L{credentials_header};
             values for other realms or schemes are ignored (RFC 3261 §22.3).
@@ -157,8 +167,9 @@ class DigestAuthenticator:
                 return succeed(self._challenge())
             early = self._server.screen(credentials, request_uri, self._clock.seconds())
         except DigestError as e:
-            self._log.info("bad digest credentials from {source}: {detail}",
-                           source=source_host, detail=str(e))  # fmt: skip
+            self._log.info(
+                "bad digest credentials from {source}: {detail}", source=source_host, detail=str(e)
+            )
             return succeed(AuthBadRequest(str(e)))
         if early is not None:
             return succeed(self._challenge())
@@ -189,8 +200,10 @@ class DigestAuthenticator:
         body: bytes,
         source: str,
     ) -> AuthOutcome | Deferred[AuthOutcome]:
+        """Turn the provider's answer into an outcome, holding back 403s per the throttle."""
         if not (secret is None or isinstance(secret, str | Mapping)):
             raise TypeError(f"auth provider returned {type(secret).__name__}")
+        secret = cast(Secret, secret)
         username = credentials.username
         try:
             verdict = self._server.verify(
@@ -200,21 +213,30 @@ class DigestAuthenticator:
             return AuthBadRequest(str(e))
         if verdict is Verdict.ACCEPT:
             self._throttle.success(source)
-            self._log.info("digest auth accepted: {username} from {source} ({algorithm})",
-                           username=username, source=source,
-                           algorithm=credentials.algorithm)  # fmt: skip
+            self._log.info(
+                "digest auth accepted: {username} from {source} ({algorithm})",
+                username=username,
+                source=source,
+                algorithm=credentials.algorithm,
+            )
             return AuthAccepted(username, credentials.algorithm)
         if verdict is Verdict.REJECT:
             delay = self._throttle.failure(source)
-            self._log.warn("digest auth failed: {username} from {source}; answering in {delay}s",
-                           username=username, source=source, delay=delay)  # fmt: skip
+            self._log.warn(
+                "digest auth failed: {username} from {source}; answering in {delay}s",
+                username=username,
+                source=source,
+                delay=delay,
+            )
             outcome = AuthForbidden("wrong user name or password")
             return deferLater(self._clock, delay, lambda: outcome) if delay else outcome
         if verdict is Verdict.UNVERIFIABLE:
-            algorithms = self._server.verifiable(secret)  # type: ignore[arg-type]
+            algorithms = self._server.verifiable(secret)
             if not algorithms:
-                self._log.error("no offered algorithm can verify {username}: check the store",
-                                username=username)  # fmt: skip
+                self._log.error(
+                    "no offered algorithm can verify {username}: check the store",
+                    username=username,
+                )
                 return AuthForbidden("no usable credentials stored")
             return self._challenge(algorithms=algorithms)
         # STALE and REPLAY: the client knows the password but the nonce is spent.
@@ -224,6 +246,7 @@ class DigestAuthenticator:
     def _failed(self, failure: Failure, username: str) -> AuthServerError | Failure:
         if failure.check(CancelledError):
             return failure  # the caller gave up on this request; nothing to report
-        self._log.failure("auth provider failed for {username}", failure,
-                          level=LogLevel.error, username=username)  # fmt: skip
+        self._log.failure(
+            "auth provider failed for {username}", failure, level=LogLevel.error, username=username
+        )
         return AuthServerError("authentication backend failed")

@@ -65,9 +65,7 @@ class DigestClient:
             raise ValueError("give exactly one of password and ha1")
         self.username = username
         self._password = password
-        self._ha1 = {
-            split_algorithm(a)[0]: check_ha1(a, h) for a, h in (ha1 or {}).items()
-        }
+        self._ha1 = {split_algorithm(a)[0]: check_ha1(a, h) for a, h in (ha1 or {}).items()}
         self._random = random
         self._realms: dict[str, _Answering] = {}
 
@@ -146,11 +144,25 @@ class DigestClient:
             nc = f"{count:08x}"
             cnonce = base64.urlsafe_b64encode(self._random(12)).decode()
         response = compute_response(
-            challenge.algorithm, ha1, method=method, uri=uri, nonce=challenge.nonce,
-            qop=qop, nc=nc, cnonce=cnonce, body=body,
-        )  # fmt: skip
+            challenge.algorithm,
+            ha1,
+            method=method,
+            uri=uri,
+            nonce=challenge.nonce,
+            qop=qop,
+            nc=nc,
+            cnonce=cnonce,
+            body=body,
+        )
         return Credentials(
-            username=self.username, realm=challenge.realm, nonce=challenge.nonce, uri=uri,
-            response=response, algorithm=challenge.algorithm, qop=qop, nc=nc,
-            cnonce=cnonce, opaque=challenge.opaque,
-        )  # fmt: skip
+            username=self.username,
+            realm=challenge.realm,
+            nonce=challenge.nonce,
+            uri=uri,
+            response=response,
+            algorithm=challenge.algorithm,
+            qop=qop,
+            nc=nc,
+            cnonce=cnonce,
+            opaque=challenge.opaque,
+        )

@@ -275,9 +275,16 @@ class DigestServer:
         else:
             return Verdict.UNVERIFIABLE
         expected = compute_response(
-            c.algorithm, ha1, method=method, uri=c.uri, nonce=c.nonce,
-            qop=c.qop, nc=c.nc, cnonce=c.cnonce, body=body,
-        )  # fmt: skip
+            c.algorithm,
+            ha1,
+            method=method,
+            uri=c.uri,
+            nonce=c.nonce,
+            qop=c.qop,
+            nc=c.nc,
+            cnonce=c.cnonce,
+            body=body,
+        )
         if not hmac.compare_digest(expected, c.response) or not known:
             return Verdict.REJECT
         issued = self.issued_at(c.nonce) or 0

@@ -106,8 +106,10 @@ class HtdigestFileAuthProvider:
             if self._loaded is not None:
                 self._log.error(
                     "htdigest file {path} unreadable ({error}); keeping {count} users",
-                    path=self.path, error=e.strerror, count=len(self._table),
-                )  # fmt: skip
+                    path=self.path,
+                    error=e.strerror,
+                    count=len(self._table),
+                )
             self._loaded = None
             return
         if stamp == self._loaded:
@@ -118,11 +120,13 @@ class HtdigestFileAuthProvider:
         except (OSError, ValueError) as e:
             self._log.error(
                 "htdigest reload failed, keeping {count} users: {error}",
-                count=len(self._table), error=str(e),
-            )  # fmt: skip
+                count=len(self._table),
+                error=str(e),
+            )
             return
-        self._log.info("htdigest file {path} reloaded: {count} users",
-                       path=self.path, count=len(self._table))  # fmt: skip
+        self._log.info(
+            "htdigest file {path} reloaded: {count} users", path=self.path, count=len(self._table)
+        )
 
     def lookup(self, realm: str, username: str) -> dict[str, str] | None:
         self._refresh()

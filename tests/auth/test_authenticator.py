@@ -61,9 +61,14 @@ class AuthenticatorTestCase(SynchronousTestCase):
     def make(self, **kw) -> DigestAuthenticator:
         kw.setdefault("random", random.Random(1).randbytes)
         return DigestAuthenticator(
-            self.provider, REALM, SECRET, self.clock, FailureThrottle(self.clock),
-            proxy=self.proxy, **kw,
-        )  # fmt: skip
+            self.provider,
+            REALM,
+            SECRET,
+            self.clock,
+            FailureThrottle(self.clock),
+            proxy=self.proxy,
+            **kw,
+        )
 
     def attempt(self, values=(), method="INVITE", uri=URI, source=SOURCE):
         return self.auth.authenticate(method, uri, list(values), source)
@@ -71,8 +76,9 @@ class AuthenticatorTestCase(SynchronousTestCase):
     def outcome(self, values=(), **kw):
         return self.successResultOf(self.attempt(values, **kw))
 
-    def credentials(self, password="wonderland", username="alice", challenge=None,
-                    method="INVITE", uri=URI) -> list[str]:  # fmt: skip
+    def credentials(
+        self, password="wonderland", username="alice", challenge=None, method="INVITE", uri=URI
+    ) -> list[str]:
         """Challenge (unless given), answer it as a client would."""
         challenge = challenge or self.outcome()
         client = DigestClient(username, password, random=random.Random(2).randbytes)
@@ -145,8 +151,10 @@ class AcceptTests(AuthenticatorTestCase):
         nonce = parse_challenges(md5[1])[0].nonce
         ha1 = compute_ha1("MD5", "alice", REALM, "wonderland")
         response = compute_response("MD5", ha1, method="INVITE", uri=URI, nonce=nonce)
-        value = (f'Digest username="alice", realm="{REALM}", nonce="{nonce}", uri="{URI}", '
-                 f'response="{response}"')  # fmt: skip
+        value = (
+            f'Digest username="alice", realm="{REALM}", nonce="{nonce}", uri="{URI}", '
+            f'response="{response}"'
+        )
         self.assertEqual(self.outcome([value]), AuthAccepted("alice", "MD5"))
 
 

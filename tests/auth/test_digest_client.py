@@ -50,9 +50,16 @@ class ClientTestCase(SynchronousTestCase):
         """C{c} is the right answer, recomputed independently of the client."""
         ha1 = compute_ha1(c.algorithm, c.username, c.realm, password)
         expected = compute_response(
-            c.algorithm, ha1, method=method, uri=c.uri, nonce=c.nonce, qop=c.qop,
-            nc=c.nc, cnonce=c.cnonce, body=body,
-        )  # fmt: skip
+            c.algorithm,
+            ha1,
+            method=method,
+            uri=c.uri,
+            nonce=c.nonce,
+            qop=c.qop,
+            nc=c.nc,
+            cnonce=c.cnonce,
+            body=body,
+        )
         self.assertEqual(c.response, expected)
 
 
@@ -76,12 +83,14 @@ class ChoiceTests(ClientTestCase):
         self.assertCorrect(c)
 
     def test_skips_what_it_cannot_answer(self) -> None:
-        self.client.challenged([
-            challenge("SHA-1", "x"),
-            challenge("SHA-256", "y", qop=("auth-conf",)),
-            'Basic realm="pbx"',
-            challenge("MD5", "z"),
-        ])  # fmt: skip
+        self.client.challenged(
+            [
+                challenge("SHA-1", "x"),
+                challenge("SHA-256", "y", qop=("auth-conf",)),
+                'Basic realm="pbx"',
+                challenge("MD5", "z"),
+            ]
+        )
         self.assertEqual(self.answer().nonce, "z")
 
     def test_nothing_usable(self) -> None:

@@ -49,8 +49,16 @@ class ServerTestCase(SynchronousTestCase):
         kw.setdefault("random", seeded())
         return DigestServer(REALM, SECRET, **kw)
 
-    def answer(self, *, algorithm="SHA-256", password="pw", method="INVITE", uri=URI,
-               client=None, server=None) -> Credentials:  # fmt: skip
+    def answer(
+        self,
+        *,
+        algorithm="SHA-256",
+        password="pw",
+        method="INVITE",
+        uri=URI,
+        client=None,
+        server=None,
+    ) -> Credentials:
         """A client's answer to a fresh challenge for C{algorithm}."""
         server = server or self.server
         client = client or DigestClient("alice", password, random=seeded(3))
@@ -69,9 +77,15 @@ class ServerTestCase(SynchronousTestCase):
         c = Credentials(**{**credentials.__dict__, **changes})
         ha1 = compute_ha1(c.algorithm, c.username, c.realm, "pw")
         response = compute_response(
-            c.algorithm, ha1, method="INVITE", uri=c.uri, nonce=c.nonce, qop=c.qop,
-            nc=c.nc, cnonce=c.cnonce,
-        )  # fmt: skip
+            c.algorithm,
+            ha1,
+            method="INVITE",
+            uri=c.uri,
+            nonce=c.nonce,
+            qop=c.qop,
+            nc=c.nc,
+            cnonce=c.cnonce,
+        )
         return Credentials(**{**c.__dict__, "response": response})
 
 
@@ -150,8 +164,14 @@ class NonceTests(ServerTestCase):
 class RoundTripTests(ServerTestCase):
     def test_every_algorithm_with_password_and_ha1(self) -> None:
         """A client and the server agree for each algorithm, from a password or a stored HA1."""
-        for algorithm in ("MD5", "MD5-sess", "SHA-256", "SHA-256-sess",
-                          "SHA-512-256", "SHA-512-256-sess"):  # fmt: skip
+        for algorithm in (
+            "MD5",
+            "MD5-sess",
+            "SHA-256",
+            "SHA-256-sess",
+            "SHA-512-256",
+            "SHA-512-256-sess",
+        ):
             self.server = self.make_server(algorithms=[algorithm])
             base = algorithm.removesuffix("-sess")
             stored = {base: compute_ha1(base, "alice", REALM, "pw")}
@@ -192,16 +212,16 @@ class TamperingTests(ServerTestCase):
     def test_response_changed(self) -> None:
         c = self.answer()
         flipped = ("0" if c.response[0] != "0" else "1") + c.response[1:]
-        self.assertEqual(self.verify(Credentials(**{**c.__dict__, "response": flipped})),
-                         Verdict.REJECT)  # fmt: skip
+        self.assertEqual(
+            self.verify(Credentials(**{**c.__dict__, "response": flipped})), Verdict.REJECT
+        )
 
     def test_method_changed(self) -> None:
         """An INVITE's answer does not authorise a BYE: the method is in HA2."""
         self.assertEqual(self.verify(self.answer(), method="BYE"), Verdict.REJECT)
 
     def test_wrong_realm(self) -> None:
-        self.assertEqual(self.verify(self.with_(self.answer(), realm="evil")),
-                         Verdict.RECHALLENGE)  # fmt: skip
+        self.assertEqual(self.verify(self.with_(self.answer(), realm="evil")), Verdict.RECHALLENGE)
 
     def test_uri_mismatch_is_bad_request(self) -> None:
         """digest-uri must be the Request-URI (RFC 7616 §3.4.6, RFC 3261 §22.4)."""
@@ -288,8 +308,9 @@ class TamperingTests(ServerTestCase):
         c = self.answer()
         now = self.clock.seconds()
         self.assertIsNone(self.server.screen(c, URI, now))
-        self.assertEqual(self.server.screen(self.with_(c, nonce="x" * 48), URI, now),
-                         Verdict.RECHALLENGE)  # fmt: skip
+        self.assertEqual(
+            self.server.screen(self.with_(c, nonce="x" * 48), URI, now), Verdict.RECHALLENGE
+        )
 
 
 class StoredHA1Tests(ServerTestCase):
@@ -336,9 +357,10 @@ class SansIOTests(SynchronousTestCase):
             tree = ast.parse(pathlib.Path(module.__file__).read_text())
             names = {
                 n.module if isinstance(n, ast.ImportFrom) else a.name
-                for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
+                for n in ast.walk(tree)
+                if isinstance(n, ast.Import | ast.ImportFrom)
                 for a in n.names
-            }  # fmt: skip
+            }
             self.assertFalse(
                 {n for n in names if n and (n.startswith("twisted") or n in ("time", "socket"))}
             )

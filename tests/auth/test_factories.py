@@ -40,14 +40,21 @@ class PluginTests(SynchronousTestCase):
 
     def test_plugin_module_is_light(self) -> None:
         """twistd imports every plugin: ours loads providers only inside C{create}."""
-        allowed = {"__future__", "twisted.plugin", "zope.interface", "roomkit_sip.interfaces",
-                   "roomkit_sip.auth.factories"}  # fmt: skip
+        allowed = {
+            "__future__",
+            "twisted.plugin",
+            "zope.interface",
+            "roomkit_sip.interfaces",
+            "roomkit_sip.auth.factories",
+        }
         for module in (plugin, factories):
             tree = ast.parse(pathlib.Path(module.__file__).read_text())
-            top_level = {
-                node.module for node in tree.body if isinstance(node, ast.ImportFrom)
-            } | {alias.name for node in tree.body if isinstance(node, ast.Import)
-                 for alias in node.names}  # fmt: skip
+            top_level = {node.module for node in tree.body if isinstance(node, ast.ImportFrom)} | {
+                alias.name
+                for node in tree.body
+                if isinstance(node, ast.Import)
+                for alias in node.names
+            }
             self.assertLessEqual(top_level, allowed, module.__name__)
 
 

@@ -74,8 +74,10 @@ class ResolverAuthProviderTests(SynchronousTestCase):
         provider = ResolverAuthProvider(lambda u: d)
         result = provider.lookup("roomkit", "alice")
         self.assertIs(result, d)
-        self.assertEqual(self.successResultOf(ResolverAuthProvider(
-            lambda u: succeed("pw")).lookup("r", "u")), "pw")  # fmt: skip
+        self.assertEqual(
+            self.successResultOf(ResolverAuthProvider(lambda u: succeed("pw")).lookup("r", "u")),
+            "pw",
+        )
 
     def test_coroutine_refused_cleanly(self) -> None:
         """A coroutine is refused with a hint, and closed so no 'never awaited' warning."""

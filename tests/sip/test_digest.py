@@ -39,9 +39,15 @@ class KnownAnswerTests(SynchronousTestCase):
     def _rfc7616(self, algorithm: str) -> str:
         ha1 = compute_ha1(algorithm, "Mufasa", RFC7616["realm"], "Circle of Life")
         return compute_response(
-            algorithm, ha1, method="GET", uri="/dir/index.html", nonce=RFC7616["nonce"],
-            qop="auth", nc="00000001", cnonce=RFC7616["cnonce"],
-        )  # fmt: skip
+            algorithm,
+            ha1,
+            method="GET",
+            uri="/dir/index.html",
+            nonce=RFC7616["nonce"],
+            qop="auth",
+            nc="00000001",
+            cnonce=RFC7616["cnonce"],
+        )
 
     def test_rfc7616_md5(self) -> None:
         """RFC 7616 §3.9.1, MD5 response."""
@@ -63,9 +69,15 @@ class KnownAnswerTests(SynchronousTestCase):
         assert c is not None
         ha1 = compute_ha1(c.algorithm, c.username, c.realm, "Circle of Life")
         response = compute_response(
-            c.algorithm, ha1, method="GET", uri=c.uri, nonce=c.nonce, qop=c.qop,
-            nc=c.nc, cnonce=c.cnonce,
-        )  # fmt: skip
+            c.algorithm,
+            ha1,
+            method="GET",
+            uri=c.uri,
+            nonce=c.nonce,
+            qop=c.qop,
+            nc=c.nc,
+            cnonce=c.cnonce,
+        )
         self.assertEqual(response, c.response)
         self.assertEqual(c.opaque, RFC7616["opaque"])
 
@@ -73,10 +85,15 @@ class KnownAnswerTests(SynchronousTestCase):
         """RFC 2617 §3.5: "Circle Of Life" in testrealm@host.com."""
         ha1 = compute_ha1("MD5", "Mufasa", "testrealm@host.com", "Circle Of Life")
         response = compute_response(
-            "MD5", ha1, method="GET", uri="/dir/index.html",
-            nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", qop="auth", nc="00000001",
+            "MD5",
+            ha1,
+            method="GET",
+            uri="/dir/index.html",
+            nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            qop="auth",
+            nc="00000001",
             cnonce="0a4f113b",
-        )  # fmt: skip
+        )
         self.assertEqual(response, "6629fae49393a05397450978507c4ef1")
 
     def test_sha512_256_is_not_truncated_sha512(self) -> None:
@@ -224,8 +241,9 @@ class CredentialsTests(SynchronousTestCase):
         )
 
     def test_round_trip(self) -> None:
-        c = Credentials("a\\b", "r", "n", "sip:b@h", "ab" * 16, "SHA-256-sess", "auth",
-                        "0000000a", "c n", "o")  # fmt: skip
+        c = Credentials(
+            "a\\b", "r", "n", "sip:b@h", "ab" * 16, "SHA-256-sess", "auth", "0000000a", "c n", "o"
+        )
         text = format_credentials(c)
         self.assertIn("qop=auth, nc=0000000a", text)
         self.assertEqual(parse_credentials(text), c)
