@@ -110,6 +110,7 @@ class JitterBuffer:
         "_packets",
         "_arrivals",
         "_next",
+        "_origin",
         "_high",
         "_prefetching",
         "_last_ext",
@@ -161,6 +162,7 @@ class JitterBuffer:
         self._given_up.clear()
         # Sequence numbers are unwrapped to unbounded "extended" integers.
         self._next: int | None = None
+        self._origin = 0
         self._high = 0
         self._prefetching = self.prefetch > 0
         self._last_ext: int | None = None
@@ -235,7 +237,7 @@ class JitterBuffer:
         return len(self._packets)
 
     def _start(self, seq: int) -> int:
-        self._next = seq
+        self._next = self._origin = seq
         self._high = seq - 1
         return seq
 
@@ -245,8 +247,13 @@ class JitterBuffer:
         if ext < self._next:
             if self._prefetching and self._high - ext < self.capacity:
                 # Nothing played yet: an earlier packet moves the start back.
-                self._next = ext
+                self._next = self._origin = ext
+            elif ext < self._origin:
+                counters.late += 1  # from before the stream as we started it
+                return _EMPTY
             else:
+                # Given up (late) or released (duplicate); the memory of given-up
+                # holes is short, older late packets count as duplicates.
                 for low, high in self._given_up:
                     if low <= ext < high:
                         counters.late += 1
@@ -278,9 +285,6 @@ class JitterBuffer:
             if len(packets) < self.prefetch and not self._expired(now):
                 return _EMPTY
             self._prefetching = False
-            if self._next not in packets:
-                # The stream starts at the earliest packet we hold.
-                self._next = min(packets)
         out: list[Frame] = []
         self._drain(out)
         while packets and (len(packets) >= self.capacity or self._expired(now)):
