@@ -29,6 +29,7 @@ from roomkit_sip.auth.digest_server import (
     Secret,
     Verdict,
 )
+from roomkit_sip.auth.providers import ha1_table
 from roomkit_sip.auth.throttle import FailureThrottle
 from roomkit_sip.interfaces import IAuthProvider
 from roomkit_sip.sip.digest import Credentials, DigestError, parse_credentials
@@ -203,6 +204,8 @@ class DigestAuthenticator:
         """Turn the provider's answer into an outcome, holding back 403s per the throttle."""
         if not (secret is None or isinstance(secret, str | Mapping)):
             raise TypeError(f"auth provider returned {type(secret).__name__}")
+        if isinstance(secret, Mapping):
+            secret = ha1_table(secret)  # third-party keys may be "md5", "sha-256"...
         secret = cast(Secret, secret)
         username = credentials.username
         try:

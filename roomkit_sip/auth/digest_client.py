@@ -45,9 +45,11 @@ class DigestClient:
     One UAC identity's digest state: per realm, the challenge being answered
     and how many requests have used its nonce (RFC 7616 §3.4: nc).
 
-    Use one per registration or outbound call: feed every 401/407 to
-    L{challenged}, then put L{authorizations} on the retried request and on
-    later ones (nonce reuse with a rising nc saves round trips).
+    Use one per registration or outbound call and per header kind (401
+    answers go in C{Authorization}, 407 answers in C{Proxy-Authorization},
+    RFC 3261 §22.2, §22.3): feed each 401/407 to L{challenged}, then put
+    L{authorizations} on the retried request and on later ones (reusing a
+    nonce with a rising nc saves round trips).
 
     @param ha1: C{{algorithm: HA1}} when the password is not available.
     @param random: source of cnonce bytes; injectable for tests.

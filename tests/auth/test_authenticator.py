@@ -285,8 +285,19 @@ class ProviderFailureTests(AuthenticatorTestCase):
         self.assertEqual(len(self.flushLoggedErrors(TimeoutError)), 1)
 
 
-class RealProviderTests(AuthenticatorTestCase):
+class ProviderResultTests(AuthenticatorTestCase):
+    """What real and third-party providers hand back."""
+
     def test_with_dict_provider(self) -> None:
         self.provider = DictAuthProvider({"alice": "wonderland"})  # type: ignore[assignment]
         self.auth = self.make()
         self.assertIsInstance(self.outcome(self.credentials()), AuthAccepted)
+
+    def test_third_party_mapping_keys_normalised(self) -> None:
+        """A provider may spell algorithms in any case; a malformed HA1 is a 500."""
+        ha1 = compute_ha1("SHA-256", "alice", REALM, "wonderland")
+        self.provider.users["alice"] = {"sha-256": ha1.upper()}
+        self.assertEqual(self.outcome(self.credentials()), AuthAccepted("alice", "SHA-256"))
+        self.provider.users["alice"] = {"SHA-256": "not hex"}
+        self.assertIsInstance(self.outcome(self.credentials()), AuthServerError)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
