@@ -69,8 +69,8 @@ imports twisted.internet.reactor:
 loop = asyncio.new_event_loop(); asyncioreactor.install(loop) at the top of the program, then \
 loop.run_until_complete(main()) instead of asyncio.run(main()))
 
-or give the backend a reactor of its own for the running loop (also the way to run several \
-loops, e.g. one per test):
+or, from code running on the loop, give the backend a reactor of its own for that loop (also \
+the way to run several loops, e.g. one per test):
 
     from twisted.internet.asyncioreactor import AsyncioSelectorReactor
     backend = SIPVoiceBackend(..., reactor=AsyncioSelectorReactor(asyncio.get_running_loop()))\
