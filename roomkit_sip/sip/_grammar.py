@@ -1,0 +1,87 @@
+"""
+RFC 3261 §25 ABNF as regular-expression fragments.
+
+Each fragment quotes the rules it implements.  The fragments match text that
+has already been unfolded (RFC 3261 §7.3.1: every LWS became a single SP), so
+C{SWS} and C{LWS} reduce to runs of SP and HTAB.  Character classes are ASCII
+only: C{[0-9]} rather than C{\\d}, which would also accept other scripts'
+digits.
+"""
+
+import re
+
+# token = 1*(alphanum / "-" / "." / "!" / "%" / "*"
+#            / "_" / "+" / "`" / "'" / "~" )
+TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+
+# word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" /
+#        "~" / "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" /
+#        "?" / "{" / "}" )
+WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
+
+# quoted-string = SWS DQUOTE *(qdtext / quoted-pair ) DQUOTE
+# qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
+# quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
+# (Undecodable octets arrive as U+DC80-U+DCFF and count as UTF8-NONASCII.)
+QUOTED = r'"(?:[ \t!#-\[\]-~\x80-\U0010ffff]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"'
+
+# hostname = *( domainlabel "." ) toplabel [ "." ]
+# domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum
+# toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum
+HOSTNAME = (
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*"
+    r"[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?"
+)
+
+# IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
+IPV4 = r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}"
+
+# IPv6address = hexpart [ ":" IPv4address ]
+# hexpart = hexseq / hexseq "::" [ hexseq ] / "::" [ hexseq ]
+# hexseq = hex4 *( ":" hex4)
+# hex4 = 1*4HEXDIG
+# Deliberately looser than the ABNF: RFC 5118 §4.10 asks receivers to accept
+# the "2001:db8:::192.0.2.1" form that RFC 3261's ABNF (from RFC 2373) allows.
+IPV6 = r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::" + IPV4 + r")?"
+
+# IPv6reference = "[" IPv6address "]"
+IPV6_REFERENCE = r"\[" + IPV6 + r"\]"
+
+# host = hostname / IPv4address / IPv6reference
+HOST = r"(?:" + IPV6_REFERENCE + r"|" + IPV4 + r"|" + HOSTNAME + r")"
+
+# gen-value = token / host / quoted-string
+# (hostname and IPv4address are tokens already.)
+GEN_VALUE = r"(?:" + TOKEN + r"|" + IPV6_REFERENCE + r"|" + QUOTED + r")"
+
+# generic-param = token [ EQUAL gen-value ]
+# SEMI = SWS ";" SWS ; EQUAL = SWS "=" SWS
+GENERIC_PARAM = r"[ \t]*;[ \t]*(" + TOKEN + r")(?:[ \t]*=[ \t]*(" + GEN_VALUE + r"))?"
+
+# via-params = via-ttl / via-maddr / via-received / via-branch / via-extension
+# via-received = "received" EQUAL (IPv4address / IPv6address)
+# A Via parameter value may also be a bare IPv6address.  It comes first so
+# that extraction never stops at the first colon of one.
+VIA_PARAM = r"[ \t]*;[ \t]*(" + TOKEN + r")(?:[ \t]*=[ \t]*(" + IPV6 + r"|" + GEN_VALUE + r"))?"
+
+token_re = re.compile(TOKEN)
+host_re = re.compile(HOST)
+ipv4_re = re.compile(IPV4)
+ipv6_re = re.compile(IPV6)
+
+#: Parameter lists are validated as a whole by C{fullmatch} on these before
+#: C{findall} on the single-parameter forms extracts the (name, value) pairs;
+#: the alternatives are ordered so both passes cut the list the same way.
+params_re = re.compile(r"(?:" + GENERIC_PARAM + r")*[ \t]*")
+param_re = re.compile(GENERIC_PARAM)
+via_params_re = re.compile(r"(?:" + VIA_PARAM + r")*[ \t]*")
+via_param_re = re.compile(VIA_PARAM)
+
+# callid = word [ "@" word ]
+callid_re = re.compile(WORD + r"(?:@" + WORD + r")?")
+
+# escaped = "%" HEXDIG HEXDIG   (a "%" not starting one is an error)
+bad_escape_re = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+# quoted-pair, for unquoting.
+quoted_pair_re = re.compile(r"\\(.)", re.DOTALL)

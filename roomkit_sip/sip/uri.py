@@ -1,0 +1,413 @@
+# -*- test-case-name: tests.sip.test_uri -*-
+"""
+URIs and addresses: L{SipURI} (RFC 3261 §19.1), L{TelURI} (RFC 3966),
+L{AbsoluteURI} for every other scheme, and L{Address} (name-addr /
+addr-spec, §20.10).
+
+A parsed URI remembers the text it came from and serialises back to it, so
+copying a URI from one message to another never changes its bytes; its fields
+hold the decoded values, which is what comparisons (§19.1.4) and callers want.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Union
+from urllib.parse import quote, unquote
+
+from roomkit_sip.sip import _grammar as g
+from roomkit_sip.sip.errors import SIPParseError
+from roomkit_sip.sip.fields import (
+    EMPTY_PARAMS,
+    Params,
+    format_host,
+    parse_params,
+    quote_string,
+    unquote_string,
+)
+
+# unreserved = alphanum / mark ; mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"
+_MARK = r"\-_.!~*'()"
+# user = 1*( unreserved / escaped / user-unreserved )
+# user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"
+_USER_SAFE = "-_.!~*'()&=+$,;?/"
+# password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
+_PASSWORD_SAFE = "-_.!~*'()&=+$,"
+# paramchar = param-unreserved / unreserved / escaped
+# param-unreserved = "[" / "]" / "/" / ":" / "&" / "+" / "$"
+_PARAM_SAFE = "-_.!~*'()[]/:&+$"
+# hname = 1*( hnv-unreserved / unreserved / escaped ) ; hvalue = *( ... )
+# hnv-unreserved = "[" / "]" / "/" / "?" / ":" / "+" / "$"
+_HEADER_SAFE = "-_.!~*'()[]/?:+$"
+
+# SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]
+# userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
+# hostport = host [ ":" port ] ; uri-parameters = *( ";" uri-parameter )
+# uri-parameter = ... / other-param ; other-param = pname [ "=" pvalue ]
+# headers = "?" header *( "&" header ) ; header = hname "=" hvalue
+# (Escapes are checked separately: "%" is allowed here, bad_escape_re rejects
+# any "%" not followed by two hex digits.)
+_SIP_URI_RE = re.compile(
+    rf"((?i:sips?)):(?:([A-Za-z0-9{_MARK}&=+$,;?/%]+)(?::([A-Za-z0-9{_MARK}&=+$,%]*))?@)?"
+    rf"({g.HOST})(?::([0-9]{{1,5}}))?"
+    rf"((?:;[A-Za-z0-9{_MARK}\[\]/:&+$%]+(?:=[A-Za-z0-9{_MARK}\[\]/:&+$%]+)?)*)"
+    rf"(?:\?([A-Za-z0-9{_MARK}\[\]/?:+$%]+=[A-Za-z0-9{_MARK}\[\]/?:+$%]*"
+    rf"(?:&[A-Za-z0-9{_MARK}\[\]/?:+$%]+=[A-Za-z0-9{_MARK}\[\]/?:+$%]*)*))?"
+)
+
+# RFC 3966: telephone-uri = "tel:" telephone-subscriber
+# global-number-digits = "+" *phonedigit DIGIT *phonedigit
+# local-number-digits = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
+# visual-separator = "-" / "." / "(" / ")"
+# par = parameter / extension / isdn-subaddress ; parameter = ";" pname ["=" pvalue]
+# pname = 1*( alphanum / "-" ) ; pvalue = 1*paramchar
+_TEL_URI_RE = re.compile(
+    r"(?i:tel):(\+[0-9().\-]*[0-9][0-9().\-]*|[0-9A-Fa-f*#().\-]*[0-9A-Fa-f*#][0-9A-Fa-f*#().\-]*)"
+    rf"((?:;[A-Za-z0-9\-]+(?:=[A-Za-z0-9{_MARK}\[\]/:&+$%]+)?)*)"
+)
+
+# absoluteURI = scheme ":" ( hier-part / opaque-part ), made of uric
+# uric = reserved / unreserved / escaped ; scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+# (plus "[" and "]", added to reserved by RFC 2732 for IPv6 literals)
+_ABSOLUTE_URI_RE = re.compile(rf"([A-Za-z][A-Za-z0-9+\-.]*):([A-Za-z0-9{_MARK};/?:@&=+$,%\[\]]+)")
+
+
+def _unescape(text: str) -> str:
+    return unquote(text, errors="surrogateescape") if "%" in text else text
+
+
+def _escape(text: str, safe: str) -> str:
+    return quote(text, safe=safe, errors="surrogateescape")
+
+
+def _bad(what: str) -> SIPParseError:
+    return SIPParseError(detail=f"malformed {what}")
+
+
+@dataclass(frozen=True, slots=True, eq=False, kw_only=True)
+class SipURI:
+    """
+    A C{sip:} or C{sips:} URI (RFC 3261 §19.1.1).
+
+    @ivar user: the user part, %-escapes decoded; C{None} when absent.
+    @ivar password: likewise; C{None} when absent.
+    @ivar host: a hostname or IP address; IPv6 without its brackets.
+    @ivar port: C{None} when absent (an absent port is not 5060, §19.1.4).
+    @ivar params: the uri-parameters, names and values decoded.
+    @ivar headers: the C{?name=value} header components, decoded.
+
+    Equality follows §19.1.4: user and password case-sensitive, host
+    case-insensitive, parameters present in both must match (values compared
+    case-insensitively), user/ttl/method/maddr/transport present in only one
+    never match, header components must all match.  One simplification: an
+    escaped reserved character compares equal to the literal character.
+    """
+
+    scheme: str = "sip"
+    user: str | None = None
+    password: str | None = None
+    host: str
+    port: int | None = None
+    params: Params = EMPTY_PARAMS
+    headers: tuple[tuple[str, str], ...] = ()
+    _text: str | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, Params):
+            object.__setattr__(self, "params", Params(self.params))
+        if not isinstance(self.headers, tuple):
+            object.__setattr__(self, "headers", tuple(self.headers))
+
+    @property
+    def transport(self) -> str | None:
+        """The C{transport} parameter in lower case, or C{None}."""
+        value = self.params.get("transport")
+        return None if value is None else value.lower()
+
+    @property
+    def lr(self) -> bool:
+        """Whether the loose-routing flag is present (§19.1.1, §16.12)."""
+        return "lr" in self.params
+
+    @property
+    def maddr(self) -> str | None:
+        """The C{maddr} parameter, or C{None}."""
+        return self.params.get("maddr")
+
+    def _param_key(self) -> dict[str, str | None]:
+        return {
+            name.lower(): None if value is None else value.lower() for name, value in self.params
+        }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SipURI):
+            return NotImplemented
+        if (
+            self.scheme != other.scheme
+            or self.user != other.user
+            or self.password != other.password
+            or self.host.lower() != other.host.lower()
+            or self.port != other.port
+        ):
+            return False
+        mine, theirs = self._param_key(), other._param_key()
+        for name in mine.keys() | theirs.keys():
+            if name in mine and name in theirs:
+                if mine[name] != theirs[name]:
+                    return False
+            elif name in ("user", "ttl", "method", "maddr", "transport"):
+                return False
+        return sorted((n.lower(), v) for n, v in self.headers) == sorted(
+            (n.lower(), v) for n, v in other.headers
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.scheme, self.user, self.password, self.host.lower(), self.port))
+
+    def __str__(self) -> str:
+        if self._text is not None:
+            return self._text
+        parts = [self.scheme, ":"]
+        if self.user is not None:
+            parts.append(_escape(self.user, _USER_SAFE))
+            if self.password is not None:
+                parts += [":", _escape(self.password, _PASSWORD_SAFE)]
+            parts.append("@")
+        parts.append(format_host(self.host))
+        if self.port is not None:
+            parts.append(f":{self.port}")
+        for name, value in self.params:
+            parts += [";", _escape(name, _PARAM_SAFE)]
+            if value is not None:
+                parts += ["=", _escape(value, _PARAM_SAFE)]
+        if self.headers:
+            parts.append("?")
+            parts.append(
+                "&".join(
+                    f"{_escape(n, _HEADER_SAFE)}={_escape(v, _HEADER_SAFE)}"
+                    for n, v in self.headers
+                )
+            )
+        text = "".join(parts)
+        object.__setattr__(self, "_text", text)
+        return text
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TelURI:
+    """
+    A C{tel:} URI (RFC 3966).
+
+    @ivar number: the subscriber number as written, visual separators
+        included; global numbers start with C{+}.
+    @ivar params: C{phone-context}, C{ext}, C{isub} and other parameters,
+        as written.
+
+    Equality follows RFC 3966 §4: visual separators are ignored, parameters
+    are compared by name regardless of order, all case-insensitively.
+    Local numbers should carry C{phone-context} (RFC 3966 §5.1.5); its absence
+    is accepted here and left to routing policy.
+    """
+
+    number: str
+    params: Params = EMPTY_PARAMS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, Params):
+            object.__setattr__(self, "params", Params(self.params))
+
+    @property
+    def scheme(self) -> str:
+        return "tel"
+
+    @property
+    def is_global(self) -> bool:
+        """Whether the number is a global (E.164, C{+}-prefixed) number."""
+        return self.number.startswith("+")
+
+    @property
+    def phone_context(self) -> str | None:
+        """The C{phone-context} of a local number, or C{None}."""
+        return self.params.get("phone-context")
+
+    def _key(self) -> tuple[str, frozenset[tuple[str, str | None]]]:
+        digits = "".join(c for c in self.number if c not in "-.()").lower()
+        params = frozenset(
+            (name.lower(), None if value is None else value.lower()) for name, value in self.params
+        )
+        return digits, params
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TelURI):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __str__(self) -> str:
+        return f"tel:{self.number}{self.params}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AbsoluteURI:
+    """
+    A URI of any other scheme (§25.1 absoluteURI), kept opaque.  A UAS that
+    receives one as a Request-URI answers 416 (§8.2.2.1); in From, To or
+    Contact it is legal and simply carried.
+
+    @ivar scheme: the scheme in lower case.
+    @ivar rest: everything after the first colon.
+    """
+
+    scheme: str
+    rest: str
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AbsoluteURI):
+            return NotImplemented
+        return self.scheme.lower() == other.scheme.lower() and self.rest == other.rest
+
+    def __hash__(self) -> int:
+        return hash((self.scheme.lower(), self.rest))
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.rest}"
+
+
+URI = Union[SipURI, TelURI, AbsoluteURI]  # noqa: UP007 (a runtime alias)
+
+
+def parse_uri(text: str) -> URI:
+    """
+    Parse a URI by scheme: C{sip}/C{sips}, C{tel}, or any other scheme.
+
+    @raise SIPParseError: (400) C{text} is not a well-formed URI of its
+        scheme, e.g. an IPv6 host without brackets (RFC 5118 §4.2).
+    """
+    scheme = text.partition(":")[0].lower()
+    if scheme == "sip" or scheme == "sips":
+        return _parse_sip(text)
+    if scheme == "tel":
+        match = _TEL_URI_RE.fullmatch(text)
+        if match is None or ("%" in text and g.bad_escape_re.search(text)):
+            raise _bad("tel URI")
+        params = match.group(2)
+        return TelURI(
+            match.group(1),
+            Params._trusted(
+                tuple(
+                    (n, v if sep else None)
+                    for n, sep, v in (p.partition("=") for p in params.split(";")[1:])
+                )
+            )
+            if params
+            else EMPTY_PARAMS,
+        )
+    match = _ABSOLUTE_URI_RE.fullmatch(text)
+    if match is None or ("%" in text and g.bad_escape_re.search(text)):
+        raise _bad("URI")
+    return AbsoluteURI(match.group(1).lower(), match.group(2))
+
+
+def _parse_sip(text: str) -> SipURI:
+    match = _SIP_URI_RE.fullmatch(text)
+    if match is None or ("%" in text and g.bad_escape_re.search(text)):
+        raise _bad("SIP URI")
+    scheme, user, password, host, port, params, headers = match.groups()
+    if port is not None and int(port) > 65535:
+        raise _bad("SIP URI port")
+    if host[0] == "[":
+        host = host[1:-1]
+    uri = SipURI(
+        scheme=scheme.lower(),
+        user=None if user is None else _unescape(user),
+        password=None if password is None else _unescape(password),
+        host=host,
+        port=None if port is None else int(port),
+        params=_uri_params(params) if params else EMPTY_PARAMS,
+        headers=tuple(
+            (_unescape(n), _unescape(v))
+            for n, _, v in (h.partition("=") for h in headers.split("&"))
+        )
+        if headers
+        else (),
+    )
+    object.__setattr__(uri, "_text", text)
+    return uri
+
+
+def _uri_params(text: str) -> Params:
+    items = []
+    for param in text.split(";")[1:]:
+        name, sep, value = param.partition("=")
+        items.append((_unescape(name), _unescape(value) if sep else None))
+    return Params._trusted(tuple(items))
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """
+    A name-addr or addr-spec with its header parameters: the value of From,
+    To, Contact, Route, Record-Route... (RFC 3261 §20.10, §20.20, §20.39).
+
+    @ivar display_name: the display name, unquoted and unescaped; C{None} when
+        absent (C{""} for an explicit C{""}).
+    @ivar uri: the address; a string given here is parsed with L{parse_uri}.
+    @ivar params: header parameters (C{tag}, C{expires}, C{q}...), values as
+        written.
+    """
+
+    display_name: str | None
+    uri: URI
+    params: Params = EMPTY_PARAMS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.uri, str):
+            object.__setattr__(self, "uri", parse_uri(self.uri))
+        if not isinstance(self.params, Params):
+            object.__setattr__(self, "params", Params(self.params))
+
+    @property
+    def tag(self) -> str | None:
+        """The C{tag} parameter (§19.3), or C{None}."""
+        return self.params.get("tag")
+
+    def with_tag(self, tag: str) -> Address:
+        """A copy whose C{tag} parameter is C{tag}."""
+        return replace(self, params=self.params.with_param("tag", tag))
+
+    def __str__(self) -> str:
+        display = "" if self.display_name is None else quote_string(self.display_name) + " "
+        return f"{display}<{self.uri}>{self.params}"
+
+
+# name-addr = [ display-name ] LAQUOT addr-spec RAQUOT
+# display-name = *(token LWS)/ quoted-string ; LAQUOT = SWS "<" ; RAQUOT = ">" SWS
+# (RFC 4475 §3.1.1.6: the LWS before "<" may be absent after a token.)
+_NAME_ADDR_RE = re.compile(
+    rf"(?:({g.QUOTED})|({g.TOKEN}(?:[ \t]+{g.TOKEN})*))?[ \t]*<([^<>]*)>(.*)"
+)
+
+
+def parse_address(value: str) -> Address:
+    """
+    Parse C{( name-addr / addr-spec ) *( SEMI generic-param )}.
+
+    In the addr-spec form the URI ends at the first semicolon and may contain
+    no comma, question mark or whitespace: such URIs must be enclosed in
+    C{<>} (§20.10), which RFC 4475 §3.1.2.13 and §3.1.2.14 test.
+    """
+    if "<" in value:
+        match = _NAME_ADDR_RE.fullmatch(value)
+        if match is None:
+            raise _bad("name-addr")
+        quoted, tokens, uri_text, rest = match.groups()
+        display = unquote_string(quoted) if quoted is not None else tokens
+        return Address(display, parse_uri(uri_text), parse_params(rest))
+    uri_text, semi, rest = value.partition(";")
+    uri_text = uri_text.rstrip(" \t")
+    if not uri_text or any(c in uri_text for c in ' \t,?"'):
+        raise _bad("addr-spec")
+    return Address(None, parse_uri(uri_text), parse_params(semi + rest))
