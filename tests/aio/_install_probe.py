@@ -122,7 +122,12 @@ def other_loop() -> dict[str, Any]:
     from twisted.internet import asyncioreactor
 
     asyncioreactor.install()
-    return asyncio.run(mismatch())
+    from twisted.internet import reactor
+
+    try:
+        return asyncio.run(mismatch())
+    finally:
+        bridge._loop_of(reactor).close()  # the loop install() made, never run
 
 
 def second_loop() -> dict[str, Any]:
