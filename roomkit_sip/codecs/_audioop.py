@@ -13,6 +13,11 @@ with warnings.catch_warnings():
     warnings.filterwarnings(
         "ignore", message="'audioop' is deprecated", category=DeprecationWarning
     )
-    import audioop
+    try:
+        import audioop
+    except ModuleNotFoundError as e:  # Python >= 3.13 without the backport
+        raise ImportError(
+            "G.711 needs the 'audioop' module: on Python 3.13+ install 'audioop-lts'"
+        ) from e
 
 __all__ = ["audioop"]

@@ -25,6 +25,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from roomkit_sip.codecs.comfort_noise import QUIETEST, build_payload
+from roomkit_sip.interfaces import ICodec
 
 _SEQ_MOD = 1 << 16
 _TS_MOD = 1 << 32
@@ -290,7 +291,7 @@ class OutboundStream:
         self._end_ts: int | None = None  # timeline position after the last audio frame
 
     @classmethod
-    def for_codec(cls, codec, frame_ms: int = 20, **kwargs) -> OutboundStream:
+    def for_codec(cls, codec: ICodec, frame_ms: int = 20, **kwargs) -> OutboundStream:
         """
         A stream framed for C{codec} (an L{roomkit_sip.interfaces.ICodec}):
         C{frame_ms} of its C{sample_rate} PCM per frame, C{frame_ms} of its

@@ -1,6 +1,8 @@
 """PCMU/PCMA against the ITU-T G.191 tables, plus framing, robustness and quality."""
 
+import importlib
 import struct
+import sys
 
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
@@ -47,6 +49,19 @@ class ProviderTests(SynchronousTestCase):
         """new_encoder/new_decoder hand out a new object every time."""
         self.assertIsNot(PCMU.new_encoder(), PCMU.new_encoder())
         self.assertIsNot(PCMA.new_decoder(), PCMA.new_decoder())
+
+
+class AudioopImportTests(SynchronousTestCase):
+    def test_missing_module_names_the_backport(self) -> None:
+        """Without audioop (3.13+ lacking audioop-lts) the error says what to install."""
+        shim = "roomkit_sip.codecs._audioop"
+        saved = {name: sys.modules.pop(name) for name in (shim, "audioop") if name in sys.modules}
+        self.addCleanup(sys.modules.update, saved)
+        self.addCleanup(sys.modules.pop, shim, None)
+        sys.modules["audioop"] = None  # makes "import audioop" fail as if absent
+        self.addCleanup(sys.modules.pop, "audioop", None)
+        error = self.assertRaises(ImportError, importlib.import_module, shim)
+        self.assertIn("audioop-lts", str(error))
 
 
 class ConformanceTests(SynchronousTestCase):
