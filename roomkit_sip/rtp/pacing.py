@@ -123,7 +123,15 @@ class MediaClock:
         self.skipped_ticks = 0
 
     def register(self, stream: Tickable) -> None:
-        """Start ticking C{stream} (from the next tick on); idempotent."""
+        """
+        Start ticking C{stream} (from the next tick on); idempotent.
+
+        @raise ValueError: C{stream} declares a C{frame_ms} other than this
+            clock's: its frames would play too fast or too slow.
+        """
+        frame_ms = getattr(stream, "frame_ms", self.frame_ms)
+        if abs(frame_ms - self.frame_ms) > 1e-9:
+            raise ValueError(f"a {frame_ms} ms stream cannot run on a {self.frame_ms} ms clock")
         self._streams[stream] = None
         if self._timer is None and not self._firing:
             self._start = self._clock.seconds()
@@ -304,6 +312,11 @@ class OutboundStream:
             codec.clock_rate * frame_ms // 1000,
             **kwargs,
         )
+
+    @property
+    def frame_ms(self) -> float:
+        """Duration of one frame; it must match the L{MediaClock} driving the stream."""
+        return self._frame_s * 1000
 
     @property
     def is_playing(self) -> bool:

@@ -238,6 +238,15 @@ class MediaClockTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 2)
         self.assertTrue(self.media.running)
 
+    def test_frame_duration_must_match(self) -> None:
+        """A stream cut in 30 ms frames is refused by a 20 ms clock."""
+        stream = OutboundStream(240, 8000, 240, on_frame=lambda *a: None)
+        self.assertEqual(stream.frame_ms, 30.0)
+        self.assertRaises(ValueError, self.media.register, stream)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.media.register(OutboundStream(320, 16000, 160, on_frame=lambda *a: None))
+        self.assertTrue(self.media.running)
+
     def test_arguments_checked(self) -> None:
         self.assertRaises(ValueError, MediaClock, self.clock, 0)
         self.assertRaises(ValueError, MediaClock, self.clock, 20, 0)
