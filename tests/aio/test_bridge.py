@@ -15,7 +15,8 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import DatagramProtocol
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.internet.selectreactor import SelectReactor
 from twisted.logger import capturedLogs
 from twisted.python import threadable
@@ -56,6 +57,33 @@ class Collect(DatagramProtocol):
         self.received.callback(data)
 
 
+class StreamEcho(Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.write(data[::-1])
+
+
+class StreamClient(Protocol):
+    def __init__(self) -> None:
+        self.received: Deferred[bytes] = Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(b"ping")
+
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.loseConnection()
+        self.received.callback(data)
+
+
+async def _tcp_round_trip(reactor: AsyncioSelectorReactor) -> bytes:
+    server = reactor.listenTCP(0, Factory.forProtocol(StreamEcho), interface="127.0.0.1")
+    try:
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", server.getHost().port)
+        client = await as_awaitable(connectProtocol(endpoint, StreamClient()))
+        return await as_awaitable(client.received)
+    finally:
+        await as_awaitable(server.stopListening())
+
+
 def _fd_open(fd: int) -> bool:
     try:
         os.fstat(fd)
@@ -69,13 +97,14 @@ class ReactorOnLoopTests(SynchronousTestCase):
     What an asyncio reactor does on a loop the application already runs.
     """
 
-    def test_timers_and_udp_without_run(self) -> None:
+    def test_io_without_run(self) -> None:
         """
         Without C{run()} or C{startRunning()}, C{callLater} fires from the
-        loop and a UDP round trip on 127.0.0.1 completes.
+        loop, UDP and TCP round trips on 127.0.0.1 complete and
+        C{callFromThread} reaches the loop.
         """
 
-        async def scenario(_: object) -> tuple[bool, str, bytes]:
+        async def scenario(_: object) -> tuple[Any, ...]:
             loop = asyncio.get_running_loop()
             reactor = AsyncioSelectorReactor(loop)
             try:
@@ -87,11 +116,15 @@ class ReactorOnLoopTests(SynchronousTestCase):
                 reactor.listenUDP(0, client, interface="127.0.0.1")
                 client.transport.write(b"ping", ("127.0.0.1", server.getHost().port))
                 echoed = await asyncio.wait_for(as_awaitable(client.received), WAIT)
-                return reactor.running, fired, echoed
+                streamed = await asyncio.wait_for(_tcp_round_trip(reactor), WAIT)
+                hopped: Deferred[str] = Deferred()
+                await asyncio.to_thread(reactor.callFromThread, hopped.callback, "hopped")
+                from_thread = await asyncio.wait_for(as_awaitable(hopped), WAIT)
+                return reactor.running, fired, echoed, streamed, from_thread
             finally:
                 dispose_reactor(reactor)
 
-        self.assertEqual(run_scenario(scenario), (False, "timer", b"gnip"))
+        self.assertEqual(run_scenario(scenario), (False, "timer", b"gnip", b"gnip", "hopped"))
 
     def test_unstarted_reactor_has_no_resolver_threads(self) -> None:
         """
