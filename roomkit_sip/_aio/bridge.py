@@ -20,6 +20,12 @@ resolution (C{reactor.resolve}, C{HostnameEndpoint}) and C{deferToThread},
 which otherwise wait forever.  L{start_on_loop} provides that without
 C{run()}.  C{reactor.stop()} must never be used here: its shutdown calls
 C{crash()}, which stops the application's loop.
+
+So the adapter's C{close()} stops the engine (which closes its own SIP and
+RTP ports), drains the callback tasks and leaves the reactor alone: it stays
+running for a later C{start()} on the same loop, and its pool threads are
+daemons.  A reactor the caller passed in is the caller's to release, with
+L{dispose_reactor} for a private one.
 """
 
 from __future__ import annotations
