@@ -208,33 +208,38 @@ def dtmf_packets(
     return packets
 
 
-def write_pcap(
-    path: str | Path,
+def pcap_bytes(
     packets: Iterable[TimedPacket],
     *,
     src: tuple[str, int] = ("127.0.0.1", 40000),
     dst: tuple[str, int] = ("127.0.0.1", 6000),
     epoch: float = 1_700_000_000.0,
-) -> Path:
+) -> bytes:
     """
-    Write RTP packets as a classic (microsecond) little-endian pcap file.
+    RTP packets as a classic (microsecond) little-endian pcap file.
 
     @param packets: C{(offset seconds, RTP bytes)} in sending order.
     @param src: the source address written in the capture (SIPp replaces it).
     @param dst: the destination address written in the capture; SIPp sends
         each packet to the SDP port plus (this port - the lowest destination
         port in the file), so keep it the same for every packet.
-    @return: C{path} as a L{Path}.
+    @param epoch: the capture time of the first packet (only offsets matter).
     """
-    path = Path(path)
     out = [struct.pack("<IHHiIII", PCAP_MAGIC, 2, 4, 0, 0, 65535, LINKTYPE_ETHERNET)]
     for ident, (offset, rtp) in enumerate(packets):
         frame = udp_ipv4_frame(rtp, src, dst, ident=ident)
-        micros = round((epoch + offset) * 1_000_000)
-        seconds, micros = divmod(micros, 1_000_000)
+        seconds, micros = divmod(round((epoch + offset) * 1_000_000), 1_000_000)
         out.append(struct.pack("<IIII", seconds, micros, len(frame), len(frame)))
         out.append(frame)
-    path.write_bytes(b"".join(out))
+    return b"".join(out)
+
+
+def write_pcap(path: str | Path, packets: Iterable[TimedPacket], **kwargs) -> Path:
+    """
+    Write L{pcap_bytes} to C{path}; returns C{path} as a L{Path}.
+    """
+    path = Path(path)
+    path.write_bytes(pcap_bytes(packets, **kwargs))
     return path
 
 
@@ -309,25 +314,24 @@ def read_pcap(path: str | Path) -> list[PcapRecord]:
     return records
 
 
-def tone_pcap(
-    path: str | Path,
+def tone_packets(
     pcm16le: bytes,
     *,
     encode,
     payload_type: int,
     frame_bytes: int = 320,
-    dst: tuple[str, int] = ("127.0.0.1", 6000),
     **kwargs,
-) -> Path:
+) -> list[TimedPacket]:
     """
-    Encode pcm16le frame by frame and write it as one talk spurt.
+    Encode pcm16le frame by frame into one talk spurt of RTP packets.
 
     @param encode: pcm16le -> payload, e.g. L{tests.support.audio.ulaw_encode}.
-    @param frame_bytes: pcm16le bytes per packet (320: 20 ms at 8 kHz).
-    @param kwargs: passed to L{audio_packets}.
+    @param frame_bytes: pcm16le bytes per packet (320: 20 ms at 8 kHz); a
+        short last frame is dropped.
+    @param kwargs: passed to L{audio_packets} (SSRC, first sequence number...).
     """
     frames = [
         encode(pcm16le[i : i + frame_bytes])
         for i in range(0, len(pcm16le) - frame_bytes + 1, frame_bytes)
     ]
-    return write_pcap(path, audio_packets(frames, payload_type=payload_type, **kwargs), dst=dst)
+    return audio_packets(frames, payload_type=payload_type, **kwargs)

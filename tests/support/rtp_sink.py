@@ -150,12 +150,14 @@ class RtpSink(DatagramProtocol):
         self._waiters: list[tuple[int, Callable[[Arrival], bool], defer.Deferred]] = []
 
     @classmethod
-    def listen(cls, reactor: IReactorUDP, interface: str = "127.0.0.1") -> RtpSink:
+    def listen(cls, reactor: IReactorUDP, interface: str = "127.0.0.1", port: int = 0) -> RtpSink:
         """
-        A sink listening on C{interface} and a free port (see L{port}).
+        A sink listening on C{interface}:C{port} (0: a port the OS chooses).
+
+        @raise twisted.internet.error.CannotListenError: the port is taken.
         """
         sink = cls(reactor)
-        sink._port = reactor.listenUDP(0, sink, interface=interface)
+        sink._port = reactor.listenUDP(port, sink, interface=interface)
         return sink
 
     @property
