@@ -26,6 +26,12 @@ from roomkit_sip.codecs.registry import (
 )
 from roomkit_sip.interfaces import ICodec
 
+try:
+    from roomkit_sip.sip.offer_answer import LocalMedia, answer_offer, create_offer
+    from roomkit_sip.sip.sdp import parse_sdp
+except ImportError:  # the SDP layer is developed in parallel; see OfferAnswerTests
+    answer_offer = None
+
 _names = itertools.count()
 
 #: A third-party codec plugin as someone would write it: L16 (RFC 3551 §4.5.11,
@@ -284,3 +290,39 @@ class ThirdPartyPluginTests(SynchronousTestCase):
         error = self.assertRaises(ValueError, resolve_codecs, [100])
         self.assertIn("ONE, TWO", str(error))
         self.assertEqual([c.encoding_name for c in resolve_codecs("two,one")], ["TWO", "ONE"])
+
+
+class OfferAnswerTests(SynchronousTestCase):
+    """A plugin codec is negotiable like a built-in: SDP needs nothing else from it."""
+
+    if answer_offer is None:
+        skip = "roomkit_sip.sip.offer_answer is not available"
+
+    local = None if answer_offer is None else LocalMedia("192.0.2.10", 10000)
+
+    def test_answer_chooses_plugin_codec(self) -> None:
+        """
+        The peer offers PCMU and L16 (on its own dynamic number, 97); with
+        L16 preferred locally, the answer picks the plugin and keeps the
+        peer's payload type (RFC 3264 §6.1).
+        """
+        install_plugin(self, L16_PLUGIN)
+        codecs = resolve_codecs("l16, pcmu")
+        offer = parse_sdp(
+            "v=0\r\no=peer 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\n"
+            "t=0 0\r\nm=audio 40000 RTP/AVP 0 97\r\na=rtpmap:97 L16/8000\r\n"
+        )
+        answer, negotiation = answer_offer(offer, codecs, self.local, sess_id=7, sess_version=7)
+        self.assertIs(negotiation.codec, codecs[0])
+        self.assertEqual(negotiation.payload_type, 97)
+        self.assertIn("a=rtpmap:97 L16/8000", str(answer).splitlines())
+
+    def test_offer_lists_plugin_codec_in_preference_order(self) -> None:
+        """Our offer names the plugin at its preferred dynamic payload type, in order."""
+        install_plugin(self, L16_PLUGIN)
+        offer = create_offer(
+            resolve_codecs("pcma, l16, g722"), self.local, sess_id=7, sess_version=7
+        )
+        lines = str(offer).splitlines()
+        self.assertIn("m=audio 10000 RTP/AVP 8 96 9 101", lines)
+        self.assertIn("a=rtpmap:96 L16/8000", lines)
