@@ -22,6 +22,11 @@ digit pressed twice is two events.  Losses are covered:
   - late copies of an event already reported (the three end packets,
     reordered updates) are recognised by timestamp and ignored.
 
+Sending: L{event_plan} lays out an event's payloads and send offsets for a
+sender that numbers each packet from the audio's sequence counter as it goes
+out; L{dtmf_packets} builds the datagrams at once from a given sequence
+number.
+
 Long events are sent in segments of at most 0xFFFF timestamp units
 (§2.5.1.3); a segment continuing the pending event (same code, no marker,
 timestamp at the end of the previous segment) extends it instead of
@@ -42,10 +47,12 @@ __all__ = [
     "DTMFDigit",
     "DTMFReceiver",
     "EventBurst",
+    "EventPacket",
     "TelephoneEvent",
     "build_event",
     "digit_code",
     "dtmf_packets",
+    "event_plan",
     "parse_event",
 ]
 
@@ -268,6 +275,17 @@ class DTMFReceiver:
         )
 
 
+class EventPacket(NamedTuple):
+    """One packet of an event, before it gets its sequence number."""
+
+    #: Seconds from the event's start at which to send it.
+    offset: float
+    #: To add to the event's start timestamp (non-zero in later segments).
+    timestamp_offset: int
+    marker: bool
+    payload: bytes
+
+
 class EventBurst(NamedTuple):
     """The packets of one event, ready to send."""
 
@@ -282,27 +300,26 @@ class EventBurst(NamedTuple):
     duration: int
 
 
-def dtmf_packets(
+def event_plan(
     digit: str,
     duration_ms: float,
     *,
-    payload_type: int,
-    ssrc: int,
-    timestamp: int,
-    sequence: int,
     clock_rate: int,
     volume: int = 10,
     interval_ms: float = 50.0,
-) -> EventBurst:
+) -> list[EventPacket]:
     """
-    Lay out the packets of one event (RFC 4733 §2.5.1): a start packet with
-    the marker bit, an update every C{interval_ms}, then the end packet
-    three times, C{interval_ms} apart (§2.5.1.4).  Every packet carries
-    C{timestamp}, the audio timestamp at the event's start, and takes the
-    next sequence number of the audio stream.  Events longer than 0xFFFF
-    timestamp units are split into segments (§2.5.1.3): each further
-    segment's timestamp is its start time, its final packet is also sent
-    three times, and only the last segment ends with the E bit.
+    Lay out the packets of one event (RFC 4733 §2.5.1), in sending order: a
+    start packet with the marker bit, an update every C{interval_ms}, then
+    the end packet three times, C{interval_ms} apart (§2.5.1.4).  Every
+    packet carries the event's start timestamp, the audio timestamp when the
+    event begins.  Events longer than 0xFFFF timestamp units are split into
+    segments (§2.5.1.3): each further segment's timestamp is its start time,
+    its final packet is also sent three times, and only the last segment
+    ends with the E bit.
+
+    Each packet takes the next sequence number of the audio stream when it
+    is sent, so that telephone events and audio share one counter.
 
     @param volume: power level in -dBm0 (0-63); 10 means -10 dBm0.
     @raise ValueError: for an unknown digit or a non-positive duration.
@@ -324,15 +341,48 @@ def dtmf_packets(
     for k in range(3):
         plan.append((total + k * step, 0, last, total - last, True, False))
     plan.sort(key=lambda entry: entry[:2])
-    packets = []
-    for i, (tick, _, segment, duration, end, marker) in enumerate(plan):
-        data = build_rtp(
-            payload_type,
-            (sequence + i) & 0xFFFF,
-            (timestamp + segment) & 0xFFFFFFFF,
-            ssrc,
-            build_event(code, end, volume, duration),
-            marker=marker,
+    return [
+        EventPacket(tick / clock_rate, segment, marker, build_event(code, end, volume, duration))
+        for tick, _, segment, duration, end, marker in plan
+    ]
+
+
+def dtmf_packets(
+    digit: str,
+    duration_ms: float,
+    *,
+    payload_type: int,
+    ssrc: int,
+    timestamp: int,
+    sequence: int,
+    clock_rate: int,
+    volume: int = 10,
+    interval_ms: float = 50.0,
+) -> EventBurst:
+    """
+    The datagrams of one event laid out by L{event_plan}, numbered from
+    C{sequence} with C{timestamp} as the event's start: for a sender that
+    reserves the sequence numbers of the whole event at once and sends no
+    audio until C{end_offset}.
+
+    @raise ValueError: for an unknown digit or a non-positive duration.
+    """
+    plan = event_plan(
+        digit, duration_ms, clock_rate=clock_rate, volume=volume, interval_ms=interval_ms
+    )
+    packets = [
+        (
+            entry.offset,
+            build_rtp(
+                payload_type,
+                (sequence + i) & 0xFFFF,
+                (timestamp + entry.timestamp_offset) & 0xFFFFFFFF,
+                ssrc,
+                entry.payload,
+                marker=entry.marker,
+            ),
         )
-        packets.append((tick / clock_rate, data))
-    return EventBurst(packets, (sequence + len(plan)) & 0xFFFF, packets[-1][0], total)
+        for i, entry in enumerate(plan)
+    ]
+    duration = round(duration_ms * clock_rate / 1000)
+    return EventBurst(packets, (sequence + len(plan)) & 0xFFFF, plan[-1].offset, max(1, duration))

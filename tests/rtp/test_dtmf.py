@@ -10,6 +10,7 @@ from roomkit_sip.rtp.dtmf import (
     build_event,
     digit_code,
     dtmf_packets,
+    event_plan,
     parse_event,
 )
 from roomkit_sip.rtp.packet import RTPPacket, parse_rtp
@@ -267,7 +268,22 @@ class SenderTests(SynchronousTestCase):
         self.assertEqual("".join(d.digit for d in digits), "0123456789*#ABCD!")
         self.assertEqual({d.duration_ms for d in digits}, {120.0})
 
+    def test_plan_for_a_shared_sequencer(self) -> None:
+        plan = event_plan("9", 100, clock_rate=8000)
+        self.assertEqual([p.offset for p in plan], [0.0, 0.05, 0.1, 0.15, 0.2])
+        self.assertEqual([p.marker for p in plan], [True] + [False] * 4)
+        self.assertEqual({p.timestamp_offset for p in plan}, {0})
+        self.assertEqual(
+            [parse_event(p.payload) for p in plan],
+            [TelephoneEvent(9, False, 10, 0), TelephoneEvent(9, False, 10, 400)]
+            + [TelephoneEvent(9, True, 10, 800)] * 3,
+        )
+        long = event_plan("9", 9000, clock_rate=8000)
+        self.assertEqual(sorted({p.timestamp_offset for p in long}), [0, 0xFFFF])
+        self.assertEqual(long[-1].offset, (72000 + 800) / 8000)
+
     def test_invalid(self) -> None:
+        self.assertRaises(ValueError, event_plan, "1", -5, clock_rate=8000)
         kwargs = dict(payload_type=101, ssrc=1, timestamp=0, sequence=0, clock_rate=8000)
         self.assertRaises(ValueError, dtmf_packets, "X", 100, **kwargs)
         self.assertRaises(ValueError, dtmf_packets, "1", 0, **kwargs)
