@@ -164,6 +164,12 @@ def build_rtp(
     """
     if not 0 <= payload_type <= 127:
         raise ValueError(f"payload type {payload_type} is not 0-127")
+    if not csrcs and extension is None and not padding:
+        try:
+            return _FIXED.pack(0x80, (0x80 if marker else 0) | payload_type, sequence,
+                               timestamp, ssrc) + payload
+        except struct.error as e:
+            raise ValueError(str(e)) from None
     if len(csrcs) > 15:
         raise ValueError("at most 15 CSRCs")
     b0 = 0x80 | len(csrcs)
