@@ -17,36 +17,14 @@ import struct
 from collections.abc import Callable
 from typing import NamedTuple
 
-from roomkit_sip.rtp.errors import (
-    BAD_LENGTH,
-    BAD_PADDING,
-    BAD_VERSION,
-    MALFORMED,
-    NOT_COMPOUND,
-    TRUNCATED,
-    RTCPParseError,
-)
+from roomkit_sip.rtp import errors
+from roomkit_sip.rtp.errors import RTCPParseError
 from roomkit_sip.rtp.stats import ReceptionStats, SenderStats
 
 __all__ = [
-    "Bye",
-    "OtherPacket",
-    "RTCPParseError",
-    "RTCPSession",
-    "ReceiverReport",
-    "RemoteReport",
-    "ReportBlock",
-    "SenderReport",
-    "SourceDescription",
-    "build_bye",
-    "build_rr",
-    "build_sdes",
-    "build_sr",
-    "ntp_from_unix",
-    "ntp_middle",
-    "parse_rtcp",
-    "rtt_from_report",
-    "unix_from_ntp",
+    "Bye", "OtherPacket", "RTCPParseError", "RTCPSession", "ReceiverReport", "RemoteReport",
+    "ReportBlock", "SenderReport", "SourceDescription", "build_bye", "build_rr", "build_sdes",
+    "build_sr", "ntp_from_unix", "ntp_middle", "parse_rtcp", "rtt_from_report", "unix_from_ntp",
 ]
 
 SR, RR, SDES, BYE, APP = 200, 201, 202, 203, 204
@@ -81,6 +59,8 @@ class ReportBlock(NamedTuple):
 
 
 class SenderReport(NamedTuple):
+    """A sender report (§6.4.1)."""
+
     ssrc: int
     #: 64-bit NTP timestamp (§4).
     ntp: int
@@ -91,11 +71,15 @@ class SenderReport(NamedTuple):
 
 
 class ReceiverReport(NamedTuple):
+    """A receiver report (§6.4.2)."""
+
     ssrc: int
     reports: tuple[ReportBlock, ...]
 
 
 class SourceDescription(NamedTuple):
+    """An SDES packet (§6.5)."""
+
     #: C{(ssrc, ((item type, value), ...))} per chunk (§6.5).
     chunks: tuple[tuple[int, tuple[tuple[int, bytes], ...]], ...]
 
@@ -110,6 +94,8 @@ class SourceDescription(NamedTuple):
 
 
 class Bye(NamedTuple):
+    """A BYE packet (§6.6)."""
+
     sources: tuple[int, ...]
     reason: str | None
 
@@ -141,21 +127,21 @@ def _sdes(data: bytes, pos: int, end: int, count: int) -> SourceDescription:
     chunks = []
     for _ in range(count):
         if end - pos < 4:
-            raise RTCPParseError(TRUNCATED, "SDES chunk")
+            raise RTCPParseError(errors.TRUNCATED, "SDES chunk")
         (ssrc,) = _SSRC.unpack_from(data, pos)
         pos += 4
         items = []
         while True:
             if pos >= end:
-                raise RTCPParseError(MALFORMED, "SDES chunk without end item")
+                raise RTCPParseError(errors.MALFORMED, "SDES chunk without end item")
             kind = data[pos]
             if kind == 0:
                 pos = (pos + 4) & ~3  # null octets up to the next 32-bit boundary
                 if pos > end:
-                    raise RTCPParseError(TRUNCATED, "SDES chunk padding")
+                    raise RTCPParseError(errors.TRUNCATED, "SDES chunk padding")
                 break
             if pos + 2 > end or pos + 2 + data[pos + 1] > end:
-                raise RTCPParseError(TRUNCATED, "SDES item")
+                raise RTCPParseError(errors.TRUNCATED, "SDES item")
             items.append((kind, data[pos + 2:pos + 2 + data[pos + 1]]))
             pos += 2 + data[pos + 1]
         chunks.append((ssrc, tuple(items)))
@@ -164,14 +150,14 @@ def _sdes(data: bytes, pos: int, end: int, count: int) -> SourceDescription:
 
 def _bye(data: bytes, pos: int, end: int, count: int) -> Bye:
     if end - pos < 4 * count:
-        raise RTCPParseError(TRUNCATED, "BYE sources")
+        raise RTCPParseError(errors.TRUNCATED, "BYE sources")
     sources = struct.unpack_from(f"!{count}I", data, pos)
     pos += 4 * count
     reason = None
     if pos < end:
         size = data[pos]
         if pos + 1 + size > end:
-            raise RTCPParseError(TRUNCATED, "BYE reason")
+            raise RTCPParseError(errors.TRUNCATED, "BYE reason")
         reason = data[pos + 1:pos + 1 + size].decode("utf-8", "replace")
     return Bye(sources, reason)
 
@@ -187,31 +173,31 @@ def parse_rtcp(data: bytes) -> list[RTCPPacket]:
     packets: list[RTCPPacket] = []
     offset = 0
     if size < 4:
-        raise RTCPParseError(TRUNCATED, f"{size} octets")
+        raise RTCPParseError(errors.TRUNCATED, f"{size} octets")
     while offset < size:
         if size - offset < 4:
-            raise RTCPParseError(BAD_LENGTH, "trailing octets")
+            raise RTCPParseError(errors.BAD_LENGTH, "trailing octets")
         b0, kind, words = _HEADER.unpack_from(data, offset)
         if b0 >> 6 != 2:
-            raise RTCPParseError(BAD_VERSION, str(b0 >> 6))
+            raise RTCPParseError(errors.BAD_VERSION, str(b0 >> 6))
         if offset == 0 and kind not in (SR, RR):
-            raise RTCPParseError(NOT_COMPOUND, f"first packet type {kind}")
+            raise RTCPParseError(errors.NOT_COMPOUND, f"first packet type {kind}")
         end = offset + 4 * (words + 1)
         if end > size:
-            raise RTCPParseError(BAD_LENGTH, f"packet of {words + 1} words past the datagram")
+            raise RTCPParseError(errors.BAD_LENGTH, f"{words + 1} words past the datagram")
         stop = end
         if b0 & 0x20:
             # Padding only on the last packet, never on the first (A.2).
             padding = data[end - 1]
             if offset == 0 or end != size or padding == 0 or padding > end - offset - 4:
-                raise RTCPParseError(BAD_PADDING, f"{padding} octets of padding")
+                raise RTCPParseError(errors.BAD_PADDING, f"{padding} octets of padding")
             stop -= padding
         count = b0 & 0x1F
         pos = offset + 4
         if kind == SR or kind == RR:
             fixed = 24 if kind == SR else 4
             if stop - pos < fixed + 24 * count:
-                raise RTCPParseError(TRUNCATED, f"report with {count} blocks")
+                raise RTCPParseError(errors.TRUNCATED, f"report with {count} blocks")
             blocks = _blocks(data, pos + fixed, count)
             if kind == SR:
                 packets.append(SenderReport(*_SENDER_INFO.unpack_from(data, pos), blocks))
