@@ -101,6 +101,9 @@ def parse_rtp(data: bytes) -> RTPPacket:
     """
     size = len(data)
     if size < 12:
+        # A receiver report without blocks is 8 octets: tell RTCP apart first.
+        if size >= 2 and data[0] >> 6 == RTP_VERSION and 192 <= data[1] <= 223:
+            raise RTPParseError(RTCP_ON_RTP_PORT, f"packet type {data[1]}")
         raise RTPParseError(TRUNCATED, f"{size} octets")
     b0, b1, sequence, timestamp, ssrc = _FIXED.unpack_from(data)
     if b0 >> 6 != RTP_VERSION:

@@ -4,9 +4,11 @@ import struct
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from roomkit_sip.rtp import errors
+from roomkit_sip.rtp.dtmf import DTMFReceiver, dtmf_packets
 from roomkit_sip.rtp.jitter import LOST, NORMAL, Concealer, Frame, JitterBuffer
-from roomkit_sip.rtp.packet import RTPPacket
-from roomkit_sip.rtp.stats import Counters
+from roomkit_sip.rtp.packet import RTPPacket, RTPParseError, build_rtp, parse_rtp
+from roomkit_sip.rtp.stats import BAD_SEQUENCE, NEW_SOURCE, RESTARTED, Counters, ReceptionStats
 
 
 def packet(seq: int, ts: int | None = None, marker: bool = False) -> RTPPacket:
@@ -290,3 +292,107 @@ class ConcealerTests(SynchronousTestCase):
         concealer = Concealer(160, fade_frames=0)
         concealer.update(pcm(*[5] * 320))
         self.assertEqual(concealer.conceal(), bytes(640))
+
+
+class ReceivePath:
+    """
+    The per-packet flow the media session follows, as documented in the
+    modules: parse, statistics, then the jitter buffer for audio and the
+    DTMF receiver for telephone events.
+    """
+
+    AUDIO, EVENTS = 0, 101
+
+    def __init__(self) -> None:
+        self.stats = ReceptionStats(8000)
+        self.jitter = JitterBuffer(counters=self.stats.counters)
+        self.dtmf = DTMFReceiver(8000)
+        self.concealer = Concealer(160)
+        self.frames: list[tuple[int, int]] = []
+        self.digits: list[str] = []
+        self.rtcp: list[bytes] = []
+
+    def datagram(self, data: bytes, now: float) -> None:
+        try:
+            packet = parse_rtp(data)
+        except RTPParseError as e:
+            if e.reason == errors.RTCP_ON_RTP_PORT:
+                self.rtcp.append(data)
+            else:
+                self.stats.counters.dropped_invalid += 1
+            return
+        verdict = self.stats.update(packet, now, timing=packet.payload_type == self.AUDIO)
+        if verdict == BAD_SEQUENCE:
+            return
+        if verdict in (NEW_SOURCE, RESTARTED):
+            self.play(self.jitter.flush())
+            self.jitter.reset()
+            self.digits += [d.digit for d in self.dtmf.flush()]
+        if packet.payload_type == self.AUDIO:
+            self.digits += [d.digit for d in self.dtmf.audio(packet.timestamp, now)]
+            self.play(self.jitter.push(packet, now))
+        else:
+            if packet.payload_type == self.EVENTS:
+                self.digits += [d.digit for d in self.dtmf.receive(packet, now)]
+            else:
+                self.stats.counters.dropped_unknown_pt += 1
+            self.play(self.jitter.push_non_media(packet.sequence, now))
+
+    def tick(self, now: float) -> None:
+        self.play(self.jitter.poll(now))
+        self.digits += [d.digit for d in self.dtmf.poll(now)]
+
+    def play(self, frames) -> None:
+        for frame in frames:
+            if frame.kind == NORMAL:
+                self.concealer.update(bytes(320))
+            else:
+                self.concealer.conceal()
+            self.frames.append((frame.kind, frame.sequence))
+
+
+class ReceivePathTests(SynchronousTestCase):
+    def test_call(self) -> None:
+        path = ReceivePath()
+        clock = iter(i * 0.02 for i in range(1000))
+
+        def audio(seq: int, ssrc: int = 1) -> None:
+            data = build_rtp(0, seq & 0xFFFF, (seq * 160) & 0xFFFFFFFF, ssrc, bytes(160))
+            path.datagram(data, next(clock))
+
+        for seq in range(65530, 65536):
+            audio(seq)
+        burst = dtmf_packets(
+            "7", 100, payload_type=101, ssrc=1, timestamp=65536 * 160 & 0xFFFFFFFF,
+            sequence=0, clock_rate=8000,
+        )
+        for _, data in burst.packets:
+            path.datagram(data, next(clock))
+        path.datagram(build_rtp(13, burst.next_sequence, 0, 1, b"\x40"), next(clock))  # CN
+        first = burst.next_sequence + 1
+        for seq in (first, first + 2, first + 1, first + 3, first + 5, first + 6, first + 7):
+            audio(65536 + seq)
+        path.datagram(b"\x81\xc9\x00\x01\x00\x00\x00\x01", next(clock))  # RTCP (mux)
+        path.datagram(b"\x80\x00", next(clock))
+        for seq in range(300, 303):
+            audio(seq, ssrc=2)
+        path.tick(100.0)
+
+        self.assertEqual(path.digits, ["7"])
+        self.assertEqual(path.rtcp, [b"\x81\xc9\x00\x01\x00\x00\x00\x01"])
+        audio_seqs = [s & 0xFFFF for s in range(65530, 65536)]
+        audio_seqs += [first + i for i in range(4)]
+        self.assertEqual(
+            path.frames,
+            [(NORMAL, s) for s in audio_seqs]
+            + [(LOST, first + 4)]
+            + [(NORMAL, first + i) for i in (5, 6, 7)]
+            + [(NORMAL, s) for s in range(300, 303)],
+        )
+        counters = path.stats.counters.as_dict()
+        self.assertEqual(
+            {k: counters[k] for k in ("reordered", "concealed", "dropped_invalid",
+                                      "dropped_unknown_pt", "ssrc_changes")},
+            dict(reordered=1, concealed=1, dropped_invalid=1, dropped_unknown_pt=1,
+                 ssrc_changes=1),
+        )

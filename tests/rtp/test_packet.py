@@ -103,6 +103,11 @@ class ParseTests(SynchronousTestCase):
             self.assertFalse(is_rtcp(data))
             self.assertEqual(parse_rtp(data).payload_type, octet & 0x7F)
 
+    def test_short_rtcp_on_rtp_port(self) -> None:
+        # An RR without report blocks is 8 octets, shorter than an RTP header.
+        self.assertInvalid(b"\x80\xc9\x00\x01\x00\x00\x00\x01", errors.RTCP_ON_RTP_PORT)
+        self.assertInvalid(b"\x40\xc9\x00\x01\x00\x00\x00\x01", errors.TRUNCATED)
+
     def test_is_rtcp_short(self) -> None:
         self.assertFalse(is_rtcp(b"\x80"))
 
