@@ -75,7 +75,10 @@ class JitterBuffer:
       - Packets are released in sequence order as soon as they are
         contiguous, once the first C{prefetch} packets of the stream (or of
         the stream after L{reset}) are buffered.  During that initial
-        prefetch an earlier packet may still arrive and be played.
+        prefetch an earlier packet may still arrive and be played.  (aiortp
+        keeps C{prefetch} frames in hand for the whole stream instead; with
+        release driven by arrivals that adds C{prefetch} frames of latency
+        to every frame.  With roomkit's default of 0 the two agree.)
       - A hole (a missing sequence number with later packets buffered) is
         given up when the buffer holds C{capacity} packets, or when the
         oldest buffered packet has waited C{max_wait} seconds, whichever
@@ -85,8 +88,9 @@ class JitterBuffer:
         only the count bound (aiortp's behaviour).  The same bound ends an
         initial prefetch that never fills.
       - A given-up hole releases one L{LOST} frame per missing sequence
-        number, unless C{skip_gaps} is set and C{plc} is not (then the gap
-        is skipped silently).  At most C{max_fill} L{LOST} frames are
+        number, which the caller conceals (C{plc}: the last frame fading to
+        silence) or fills with silence; but with C{skip_gaps} and without
+        C{plc} the gap is skipped and nothing is released.  At most C{max_fill} L{LOST} frames are
         released per hole: beyond that the timeline is broken anyway and the
         rest is skipped rather than flooding the application.
       - Packets older than the last released one are dropped: C{late} if
