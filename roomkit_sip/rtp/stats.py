@@ -156,6 +156,9 @@ class ReceptionStats:
             event carries the event's start time, §2.3.1): they count for
             loss but would read as jitter.
         @return: L{IN_SEQUENCE}, L{NEW_SOURCE}, L{RESTARTED} or L{BAD_SEQUENCE}.
+            Packets of a source still on probation (A.1: until two arrive in
+            sequence) are L{IN_SEQUENCE}, playable, but not yet counted in
+            L{expected} and L{lost}.
         """
         self.counters.received += 1
         seq = packet.sequence
