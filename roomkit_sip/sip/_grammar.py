@@ -69,12 +69,11 @@ host_re = re.compile(HOST)
 ipv4_re = re.compile(IPV4)
 ipv6_re = re.compile(IPV6)
 
-#: Parameter lists are validated as a whole by C{fullmatch} on these before
-#: C{findall} on the single-parameter forms extracts the (name, value) pairs;
-#: the alternatives are ordered so both passes cut the list the same way.
+#: Parameter lists are validated as a whole by C{fullmatch} before C{findall}
+#: on the single-parameter form extracts the (name, value) pairs; the
+#: alternatives are ordered so both passes cut the list the same way.
 params_re = re.compile(r"(?:" + GENERIC_PARAM + r")*[ \t]*")
 param_re = re.compile(GENERIC_PARAM)
-via_params_re = re.compile(r"(?:" + VIA_PARAM + r")*[ \t]*")
 via_param_re = re.compile(VIA_PARAM)
 
 # callid = word [ "@" word ]

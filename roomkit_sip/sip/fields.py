@@ -110,6 +110,11 @@ class Params:
 EMPTY_PARAMS = Params()
 
 
+def _pairs(found: list[tuple[str, str]]) -> Params:
+    # findall gives "" for a missing value; the grammar has no empty values.
+    return Params._trusted(tuple([(n, v) if v else (n, None) for n, v in found]))
+
+
 def parse_params(text: str) -> Params:
     """
     Parse C{*( SEMI generic-param )} (RFC 3261 §25.1), e.g. the tail of a
@@ -119,9 +124,7 @@ def parse_params(text: str) -> Params:
         return EMPTY_PARAMS
     if not g.params_re.fullmatch(text):
         raise SIPParseError(detail="malformed parameter list")
-    return Params._trusted(
-        tuple((name, value or None) for name, value in g.param_re.findall(text))
-    )
+    return _pairs(g.param_re.findall(text))
 
 
 def quote_string(text: str) -> str:
@@ -172,7 +175,7 @@ def _port(text: str | None) -> int | None:
 # sent-by = host [ COLON port ] ; COLON = SWS ":" SWS ; SLASH = SWS "/" SWS
 _VIA_RE = re.compile(
     rf"({g.TOKEN})[ \t]*/[ \t]*({g.TOKEN})[ \t]*/[ \t]*({g.TOKEN})[ \t]+"
-    rf"({g.HOST})(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?(.*)"
+    rf"({g.HOST})(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?((?:{g.VIA_PARAM})*)[ \t]*"
 )
 
 
@@ -263,43 +266,47 @@ def parse_via(text: str) -> Via:
     match = _VIA_RE.fullmatch(text)
     if match is None:
         raise SIPParseError(detail="malformed Via")
-    name, version, transport, host, port, rest = match.groups()
-    if rest and not g.via_params_re.fullmatch(rest):
-        raise SIPParseError(detail="malformed Via parameters")
-    params = (
-        Params._trusted(tuple((n, v or None) for n, v in g.via_param_re.findall(rest)))
-        if rest
-        else EMPTY_PARAMS
-    )
-    for key, value in params:
-        _check_via_param(key.lower(), value)
+    name, version, transport, host, port, rest = match.group(1, 2, 3, 4, 5, 6)
+    if rest:
+        params = _pairs(g.via_param_re.findall(rest))
+        for key, value in params._items:
+            check = _VIA_CHECKS.get(key.lower())
+            if check is not None and not check(value):
+                raise SIPParseError(detail=f"malformed Via {key.lower()} parameter")
+    else:
+        params = EMPTY_PARAMS
     if host[0] == "[":
         host = host[1:-1]
-    protocol = "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name.upper()}/{version}"
+    if name == "SIP" and version == "2.0":
+        protocol = "SIP/2.0"
+    else:
+        protocol = f"{name.upper()}/{version}"
     return Via(transport.upper(), host, _port(port), params, protocol)
 
 
-def _check_via_param(key: str, value: str | None) -> None:
-    # via-branch = "branch" EQUAL token ; via-ttl = "ttl" EQUAL ttl (1*3DIGIT)
-    # via-received = "received" EQUAL (IPv4address / IPv6address)
-    # via-maddr = "maddr" EQUAL host ; response-port = "rport" [EQUAL 1*DIGIT]
-    if key == "branch":
-        ok = value is not None and g.token_re.fullmatch(value) is not None
-    elif key == "received":
-        ok = value is not None and (
-            g.ipv4_re.fullmatch(value) is not None
-            or g.ipv6_re.fullmatch(value.removeprefix("[").removesuffix("]")) is not None
-        )
-    elif key == "rport":
-        ok = value is None or (value.isascii() and value.isdigit() and int(value) <= 65535)
-    elif key == "ttl":
-        ok = value is not None and value.isascii() and value.isdigit() and int(value) <= 255
-    elif key == "maddr":
-        ok = value is not None and g.host_re.fullmatch(value) is not None
-    else:
-        return
-    if not ok:
-        raise SIPParseError(detail=f"malformed Via {key} parameter")
+def _is_digits(value: str | None, limit: int) -> bool:
+    return value is not None and value.isascii() and value.isdigit() and int(value) <= limit
+
+
+def _is_address(value: str | None) -> bool:
+    if value is None:
+        return False
+    if value[0] == "[":
+        value = value[1:-1]
+    return g.ipv4_re.fullmatch(value) is not None or g.ipv6_re.fullmatch(value) is not None
+
+
+# Values the generic via-extension syntax allows but these parameters do not:
+# via-branch = "branch" EQUAL token ; via-ttl = "ttl" EQUAL ttl (1*3DIGIT)
+# via-received = "received" EQUAL (IPv4address / IPv6address)
+# via-maddr = "maddr" EQUAL host ; response-port = "rport" [EQUAL 1*DIGIT] (RFC 3581)
+_VIA_CHECKS = {
+    "branch": lambda v: v is not None and v[0] != '"' and v[0] != "[" and ":" not in v,
+    "received": _is_address,
+    "rport": lambda v: v is None or _is_digits(v, 65535),
+    "ttl": lambda v: _is_digits(v, 255),
+    "maddr": lambda v: v is not None and g.host_re.fullmatch(v) is not None,
+}
 
 
 def parse_via_list(value: str) -> list[Via]:

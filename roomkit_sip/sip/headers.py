@@ -81,9 +81,15 @@ LIST_HEADERS = frozenset(
     ).split()
 )
 
-#: Lower-case name or compact form -> (lookup key, canonical name).
-CANONICAL: dict[str, tuple[str, str]] = {n.lower(): (n.lower(), n) for n in _KNOWN_NAMES}
-CANONICAL.update({short: (full.lower(), full) for short, full in COMPACT_FORMS.items()})
+#: Lower-case name or compact form -> (lookup key, canonical name).  The
+#: canonical and upper-case spellings are keys too, so the parser resolves the
+#: names real traffic uses without lower-casing them first.
+CANONICAL: dict[str, tuple[str, str]] = {}
+for _name in _KNOWN_NAMES:
+    CANONICAL[_name] = CANONICAL[_name.lower()] = (_name.lower(), _name)
+for _short, _full in COMPACT_FORMS.items():
+    CANONICAL[_short] = CANONICAL[_short.upper()] = (_full.lower(), _full)
+del _name, _short, _full
 
 
 def canonical(name: str) -> tuple[str, str]:

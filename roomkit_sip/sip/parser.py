@@ -31,7 +31,7 @@ from roomkit_sip.sip import _grammar as g
 from roomkit_sip.sip.errors import SIPParseError
 from roomkit_sip.sip.fields import parse_call_id, parse_cseq, parse_via_list
 from roomkit_sip.sip.headers import CANONICAL, Headers
-from roomkit_sip.sip.message import Request, Response
+from roomkit_sip.sip.message import Request, Response, _max_forwards, _typed_field, _vias
 from roomkit_sip.sip.uri import URI, SipURI, parse_address, parse_uri
 
 __all__ = ["parse_message"]
@@ -83,49 +83,80 @@ def _parse(data: bytes) -> Request | Response:
     first = lines[0]
     if first[:4].upper() == "SIP/":
         status, reason = _status_line(first)
-        fields, lengths = _header_fields(lines)
-        response = Response(status, reason, Headers._trusted(fields), _body(data, end, lengths))
-        _check_common(response)
-        return response
+        fields, eager = _header_fields(lines)
+        headers = Headers._trusted(fields)
+        headers._cache = _validate(eager)
+        return Response(status, reason, headers, _body(data, end, eager["content-length"]))
     method, uri_text, uri = _request_line(first)
-    fields, lengths = _header_fields(lines)
-    request = Request(method, uri_text, Headers._trusted(fields), _body(data, end, lengths))
-    request._uri_cache = (uri_text, uri)
-    _check_common(request)
-    if request.cseq.method != method:
+    fields, eager = _header_fields(lines)
+    headers = Headers._trusted(fields)
+    cache = headers._cache = _validate(eager)
+    if cache["cseq"].method != method:
         raise SIPParseError(detail="CSeq method does not match the request method")
-    request.max_forwards  # noqa: B018 (validates Max-Forwards)
+    cache["max-forwards"] = _max_forwards(eager["max-forwards"])
+    request = Request(method, uri_text, headers, _body(data, end, eager["content-length"]))
+    request._uri_cache = (uri_text, uri)
     return request
 
 
-def _header_fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], list[str]]:
+#: Header fields validated before a message is returned; their lines are
+#: collected while splitting so validation needs no second pass.
+_EAGER = ("via", "from", "to", "call-id", "cseq", "max-forwards", "content-length")
+
+
+def _header_fields(
+    lines: list[str],
+) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
     """
-    Split header field lines into (key, canonical name, value), Content-Length
-    apart.
+    Split header field lines into (key, canonical name, value), and collect
+    the values of the L{_EAGER} fields by key.  Content-Length is collected
+    only, never stored.
     """
     fields = []
-    lengths = []
+    eager: dict[str, list[str]] = {key: [] for key in _EAGER}
+    lengths = eager["content-length"]
     known = CANONICAL
-    token = g.token_re.fullmatch
     for i in range(1, len(lines)):
         name, colon, value = lines[i].partition(":")
         if not colon:
             raise SIPParseError(detail="header field line without a colon")
-        # HCOLON = *( SP / HTAB ) ":" SWS
-        entry = known.get(name.lower())
+        entry = known.get(name)
         if entry is None:
-            name = name.rstrip(" \t")
-            entry = known.get(name.lower())
-            if entry is None:
-                if token(name) is None:
-                    raise SIPParseError(detail="header field name is not a token")
-                entry = (name.lower(), name)
+            entry = _resolve(name)
         value = value.strip(" \t")
-        if entry[0] == "content-length":
-            lengths.append(value)
-        else:
-            fields.append((entry[0], entry[1], value))
-    return fields, lengths
+        rows = eager.get(entry[0])
+        if rows is not None:
+            rows.append(value)
+            if rows is lengths:
+                continue
+        fields.append((*entry, value))
+    return fields, eager
+
+
+def _resolve(name: str) -> tuple[str, str]:
+    # HCOLON = *( SP / HTAB ) ":" SWS ; field-name = token
+    name = name.rstrip(" \t")
+    entry = CANONICAL.get(name) or CANONICAL.get(name.lower())
+    if entry is not None:
+        return entry
+    if g.token_re.fullmatch(name) is None:
+        raise SIPParseError(detail="header field name is not a token")
+    return name.lower(), name
+
+
+def _validate(eager: dict[str, list[str]]) -> dict[str, object]:
+    """
+    Parse the fields every request and response carries (§8.1.1) and the
+    transaction layer matches on (§17.1.3, §17.2.3): the seed of the
+    message's typed-value cache.
+    """
+    return {
+        "via": _vias(eager["via"]),
+        "from": _typed_field("From", eager["from"], parse_address),
+        "to": _typed_field("To", eager["to"], parse_address),
+        "call-id": _typed_field("Call-ID", eager["call-id"], parse_call_id),
+        "cseq": _typed_field("CSeq", eager["cseq"], parse_cseq),
+    }
 
 
 def _body(data: bytes, end: int, lengths: list[str]) -> bytes:
@@ -182,16 +213,6 @@ def _status_line(line: str) -> tuple[int, str]:
     if not (len(code) == 3 and code.isascii() and code.isdigit() and "100" <= code <= "699"):
         raise SIPParseError(detail="malformed Status-Code")
     return int(code), reason
-
-
-def _check_common(message: Request | Response) -> None:
-    # The fields every request and response carries (§8.1.1) and the
-    # transaction layer matches on (§17.1.3, §17.2.3).
-    message.top_via  # noqa: B018
-    message.from_  # noqa: B018
-    message.to  # noqa: B018
-    message.call_id  # noqa: B018
-    message.cseq  # noqa: B018
 
 
 # sent-protocol LWS sent-by: what routing a response needs (§18.2.2).

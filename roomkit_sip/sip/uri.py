@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Union
 from urllib.parse import quote, unquote
 
@@ -279,9 +280,14 @@ class AbsoluteURI:
 URI = Union[SipURI, TelURI, AbsoluteURI]  # noqa: UP007 (a runtime alias)
 
 
+@lru_cache(maxsize=2048)
 def parse_uri(text: str) -> URI:
     """
     Parse a URI by scheme: C{sip}/C{sips}, C{tel}, or any other scheme.
+
+    URIs are immutable values and the same few (our own address, the trunk's,
+    the dialled numbers) recur in every message of every call, so results are
+    memoised by text in a bounded cache; errors are not cached.
 
     @raise SIPParseError: (400) C{text} is not a well-formed URI of its
         scheme, e.g. an IPv6 host without brackets (RFC 5118 §4.2).
