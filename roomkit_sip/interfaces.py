@@ -82,3 +82,47 @@ class IAuthProviderFactory(Interface):
 
     def create(argument: str) -> IAuthProvider:
         """Build a provider from C{argument}; raise C{ValueError} with a clear message if bad."""
+
+
+class ICallHandler(Interface):
+    """
+    What an application does with calls: the one object the call engine reports
+    to.  L{roomkit_sip.engine.CallHandler} gives no-op defaults to subclass.
+
+    Every method runs on the reactor thread.  An exception (or a failed
+    C{Deferred}) is logged by the engine and never disturbs another call.
+    """
+
+    def incoming_call(incoming):
+        """
+        An authenticated INVITE asks to be answered.
+
+        @param incoming: a L{roomkit_sip.engine.IncomingCall}.
+        @return: C{None} to answer automatically (180, then 200); a
+            C{(status, reason)} tuple to reject (any 4xx-6xx);
+            C{incoming.MANUAL} to answer later through C{incoming}; or a
+            C{Deferred} firing with one of these.  A CANCEL arriving first
+            wins: the caller gets 487 and the C{Deferred} is cancelled.
+        """
+
+    def call_answered(call):
+        """The 200 OK with our SDP answer went out; C{call} has media running."""
+
+    def audio_received(call, pcm):
+        """
+        One decoded frame of caller audio: 16-bit signed little-endian mono PCM
+        at C{call.sample_rate} (20 ms unless the peer asked another ptime).
+        """
+
+    def dtmf_received(call, event):
+        """
+        A key press, reported once: a L{roomkit_sip.engine.DTMFEvent} from RFC
+        4733 telephone events or SIP INFO.
+        """
+
+    def call_ended(call):
+        """
+        C{call} is over and every resource it held is released; called exactly
+        once per answered call, whatever ended it (the reason is in
+        C{call.metadata["disconnect_reason"]}).
+        """

@@ -1,0 +1,11 @@
+"""
+The call engine: a Twisted-native SIP user agent that answers and places calls,
+owns their media and reports to one L{roomkit_sip.interfaces.ICallHandler}.
+See C{docs/engine.md}.
+"""
+
+from roomkit_sip.engine.config import EngineConfig
+from roomkit_sip.engine.events import DTMFEvent, PlayedFrame
+from roomkit_sip.engine.handler import CallHandler
+
+__all__ = ["CallHandler", "DTMFEvent", "EngineConfig", "PlayedFrame"]
