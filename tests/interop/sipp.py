@@ -87,6 +87,9 @@ EXIT_CODES = {
 
 SIPP_DATA_DIRS = (Path("/usr/share/sip-tester"), Path("/usr/share/sipp"))
 
+#: seconds one side of L{run_with_peer} may go on after the other failed
+PAIR_GRACE = 1.0
+
 
 # --- finding SIPp ------------------------------------------------------------
 
@@ -378,6 +381,9 @@ class SippResult:
     @ivar calldebug: C{-trace_calldebug}: history of every aborted call.
     @ivar output: stdout and stderr.
     @ivar stopped: the harness ended SIPp early (watchdog, or its peer failed).
+    @ivar address: SIPp's own SIP address C{(host, port)}.
+    @ivar media_port: SIPp's C{-mp} (where C{-rtp_echo} listens, and where
+        its SDP's C{[media_port]} points).
     """
 
     scenario: str
@@ -394,6 +400,8 @@ class SippResult:
     output: str = ""
     workdir: str | None = None
     stopped: bool = False
+    address: tuple[str, int] | None = None
+    media_port: int | None = None
 
     def _counter(self, stat: str, screen_name: str) -> int | None:
         if stat in self.stats:
@@ -553,7 +561,9 @@ class SippProcess:
         self._tcp = tcp
         self.address = address
         self.media_port = media_port
-        self.result = SippResult(scenario=scenario, args=args)
+        self.result = SippResult(
+            scenario=scenario, args=args, address=address, media_port=media_port
+        )
         self._ready_waiters: list[defer.Deferred[SippProcess]] = []
         self._is_ready = False
         self.done: defer.Deferred[SippResult] = defer.Deferred()
@@ -880,8 +890,9 @@ def run_with_peer(
     Run C{scenario} against a SIPp server playing C{peer_scenario}.
 
     The peer starts first (same transport, same number of calls); the client
-    starts once the peer listens.  Whichever side fails first gets the other
-    stopped at once, so a broken pair fails in well under the timeouts.  Used
+    starts once the peer listens.  When one side fails, the other is stopped
+    L{PAIR_GRACE} seconds later unless it ends by itself, so a broken pair
+    fails in well under the timeouts.  Used
     to prove client scenarios and the harness before the engine exists.
 
     @param peer_options: keyword arguments for the peer's L{start_sipp}.
@@ -901,8 +912,17 @@ def run_with_peer(
     )
 
     def stop_other(result, other: SippProcess):
-        if not isinstance(result, SippResult) or not result.ok:
-            other.stop()
+        # The other side may still be finishing its part (the last ACK...):
+        # it gets a moment before it is stopped.
+        if (not isinstance(result, SippResult) or not result.ok) and other.running:
+            later = reactor.callLater(PAIR_GRACE, other.stop)
+
+            def ended(outcome):
+                if later.active():
+                    later.cancel()
+                return outcome
+
+            other.done.addBoth(ended)
         return result
 
     client.done.addBoth(stop_other, peer)
