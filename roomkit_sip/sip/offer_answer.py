@@ -13,9 +13,10 @@ offer awaiting its answer and local hold.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from roomkit_sip.sip.sdp import (
     Attribute,
@@ -44,13 +45,18 @@ _NOT_CODECS = ("telephone-event", "cn")
 
 
 class LocalCodec(Protocol):
-    """What negotiation reads from a codec; L{roomkit_sip.interfaces.ICodec}
-    providers qualify.  An optional C{fmtp} string is advertised as is."""
+    """What negotiation reads from a codec (read-only, so frozen objects
+    qualify, as do L{roomkit_sip.interfaces.ICodec} providers).  An optional
+    C{fmtp} string is advertised as is."""
 
-    encoding_name: str
-    payload_type: int
-    clock_rate: int
-    channels: int
+    @property
+    def encoding_name(self) -> str: ...
+    @property
+    def payload_type(self) -> int: ...
+    @property
+    def clock_rate(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
 
 
 class OfferAnswerError(Exception):
@@ -117,7 +123,7 @@ class Negotiation:
     @ivar media_index: position of the audio C{m=} line.
     """
 
-    codec: Any
+    codec: LocalCodec
     payload_type: int
     receive_payload_type: int
     dtmf_payload_type: int | None
@@ -140,11 +146,15 @@ def _events(text: str | None) -> frozenset[int]:
         return frozenset(range(16))
     events: set[int] = set()
     for item in text.replace(" ", "").split(","):
-        low, dash, high = item.partition("-")
-        if low.isascii() and low.isdigit() and (not dash or high.isascii() and high.isdigit()):
-            first, last = int(low), int(high) if dash else int(low)
+        match = _EVENT_RANGE.fullmatch(item)
+        if match:
+            first = int(match.group(1))
+            last = int(match.group(2) or first)
             events.update(range(first, last + 1) if last <= 255 else ())
     return frozenset(events)
+
+
+_EVENT_RANGE = re.compile(r"([0-9]{1,3})(?:-([0-9]{1,3}))?")
 
 
 def _format_events(events: frozenset[int]) -> str:

@@ -28,8 +28,8 @@ __all__ = [
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+")
 _PROTO = re.compile(rf"{_TOKEN.pattern}(?:/{_TOKEN.pattern})*")
-_DIGITS = re.compile(r"[0-9]+")
-_MS = re.compile(r"([0-9]+)(?:\.0*)?")
+_DIGITS = re.compile(r"[0-9]{1,20}")  # 2**64 fits; int() of a huge string would raise
+_MS = re.compile(r"([0-9]{1,6})(?:\.0*)?")
 
 
 class SDPParseError(ValueError):
@@ -402,19 +402,21 @@ def _require(ok: bool, message: str) -> None:
 
 
 def _number(text: str, what: str, limit: int | None = None) -> int:
-    _require(bool(_DIGITS.fullmatch(text)), f"{what} must be digits, got {text!r}")
+    _require(
+        bool(_DIGITS.fullmatch(text)), f"{what} must be digits (20 at most), got {text[:40]!r}"
+    )
     _require(limit is None or int(text) <= limit, f"{what} {text} is out of range")
     return int(text)
 
 
 def _token(text: str, what: str, pattern: re.Pattern[str] = _TOKEN) -> str:
-    _require(bool(pattern.fullmatch(text)), f"bad {what} {text!r}")
+    _require(bool(pattern.fullmatch(text)), f"bad {what} {text[:40]!r}")
     return text
 
 
 def _fields(value: str, letter: str, count: int, grammar: str) -> list[str]:
     fields = value.split()
-    _require(len(fields) == count, f"{letter}= needs {grammar}, got {value!r}")
+    _require(len(fields) == count, f"{letter}= needs {grammar}, got {value[:60]!r}")
     return fields
 
 
@@ -434,7 +436,7 @@ def _connection(value: str) -> Connection:
 
 def _bandwidth(value: str) -> Bandwidth:
     bwtype, colon, amount = value.partition(":")
-    _require(bool(colon), f"b= needs <bwtype>:<bandwidth>, got {value!r}")
+    _require(bool(colon), f"b= needs <bwtype>:<bandwidth>, got {value[:40]!r}")
     return Bandwidth(_token(bwtype, "bwtype"), _number(amount, "bandwidth"))
 
 
@@ -457,7 +459,7 @@ _LISTS = {
 
 def _media(value: str) -> dict:
     fields = value.split()
-    _require(len(fields) >= 3, f"m= needs <media> <port> <proto> <fmt>..., got {value!r}")
+    _require(len(fields) >= 3, f"m= needs <media> <port> <proto> <fmt>..., got {value[:40]!r}")
     port_text, slash, count = fields[1].partition("/")
     port = _number(port_text, "port", 65535)
     formats = tuple(_token(f, "format") for f in fields[3:])
@@ -497,12 +499,12 @@ class _Parser:
         elif letter in self.seen and (letter in _ONCE or (letter == "c" and not self.media)):
             raise SDPParseError(f"more than one {letter}= line in a section")
         elif letter == "v":
-            _require(value == "0", f"unsupported SDP version {value!r}")
+            _require(value == "0", f"unsupported SDP version {value[:20]!r}")
         elif letter == "o":
             section["origin"] = _origin(value)
         elif letter == "r":
             _require(self.last in ("t", "r"), "r= must follow t= (RFC 4566 §5.10)")
-            _require(len(value.split()) >= 3, f"r= needs 3 fields or more, got {value!r}")
+            _require(len(value.split()) >= 3, f"r= needs 3 fields or more, got {value[:40]!r}")
             timing = section["timings"][-1]
             section["timings"][-1] = replace(timing, repeats=(*timing.repeats, value))
         elif letter == "c" and not self.media:

@@ -159,6 +159,9 @@ class AnswerTests(SynchronousTestCase):
         sdp, result = answer(parse_sdp(text))
         self.assertIsNone(result.dtmf_payload_type)
         self.assertEqual(sdp.media[0].formats, ("0",))
+        for junk in ("0-" + "9" * 5000, "15-0,x,-3,²", "0-300"):
+            _, result = answer(parse_sdp(base + f"a=fmtp:101 {junk}\n"))
+            self.assertIsNone(result.dtmf_payload_type, junk)
         narrow = LocalMedia("192.0.2.5", 10000, dtmf_events="0-9")
         sdp, _ = answer(offer("asterisk.sdp"), local=narrow)
         self.assertEqual(sdp.media[0].fmtp(101), "0-9")

@@ -89,6 +89,8 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(sdp.time_zones, "3730928400 -1h 3749680800 0")
         self.assertEqual(sdp.key, "prompt")
         self.assertEqual(sdp.attributes, (Attribute("recvonly"), Attribute("tool", "confctl 2.1")))
+        self.assertEqual(sdp.attribute("tool"), Attribute("tool", "confctl 2.1"))
+        self.assertIsNone(sdp.attribute("ptime"))
         audio, board = sdp.media
         self.assertEqual(
             (audio.information, audio.bandwidths), ("English", (Bandwidth("AS", 64),))
@@ -214,6 +216,7 @@ MALFORMED = [
     ("version 1", "v=1\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\n", "unsupported SDP version", 1),
     ("o= five fields", "v=0\r\no=- 1 1 IN IP4\r\ns=-\r\nt=0 0\r\n", "o= needs", 2),
     ("o= sess-id", "v=0\r\no=- 1a 1 IN IP4 h\r\ns=-\r\nt=0 0\r\n", "sess-id must be digits", 2),
+    ("o= huge", "v=0\r\no=- " + "9" * 5000 + " 1 IN IP4 h\r\n", "sess-id must be digits", 2),
     ("o= sess-version", "v=0\r\no=- 1 -1 IN IP4 h\r\ns=-\r\nt=0 0\r\n", "sess-version", 2),
     ("o= nettype", "v=0\r\no=- 1 1 I(N IP4 h\r\ns=-\r\nt=0 0\r\n", "bad nettype", 2),
     ("no t=", "v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\n", "t= is required", None),
@@ -329,7 +332,13 @@ class MediaHelperTests(SynchronousTestCase):
         self.assertEqual((audio.ptime, audio.maxptime), (20, 150))
         plain = parse_sdp(fixture("sipp-uac.sdp")).media[0]
         self.assertEqual((plain.ptime, plain.maxptime), (None, None))
-        for value, expected in (("30", 30), ("20.0", 20), ("22.5", None), ("x", None)):
+        for value, expected in (
+            ("30", 30),
+            ("20.0", 20),
+            ("22.5", None),
+            ("x", None),
+            ("9" * 5000, None),
+        ):
             media = MediaDescription("audio", 1, "RTP/AVP", ("0",), attributes=(
                 Attribute("ptime", value),))  # fmt: skip
             self.assertEqual(media.ptime, expected, value)
