@@ -4,10 +4,11 @@ Drive the real SIPp from trial tests, in the test's own reactor.
 SIPp runs as a child process (C{reactor.spawnProcess}), so a Twisted SIP engine
 under test keeps running in the same reactor while SIPp calls it.  Every run
 is bounded twice: SIPp's own C{-timeout <s>s -timeout_error}, and a reactor-side
-watchdog that kills the child by its PID and fails the run with
-L{SippTimedOut}.  A run always happens in a fresh temporary directory that
-holds a copy of the scenario, the files it plays (pcaps) and SIPp's traces;
-the directory is deleted once the traces are read into the L{SippResult}.
+watchdog that signals the child by its PID (SIGINT, so SIPp still writes its
+traces, then SIGKILL) and fails the run with L{SippTimedOut}.  A run always
+happens in a fresh temporary directory that holds a copy of the scenario, the
+files it plays (pcaps) and SIPp's traces; the directory is deleted once the
+traces are read into the L{SippResult}.
 
 An engine test::
 
@@ -37,9 +38,14 @@ into a failure.  C{ROOMKIT_SIP_KEEP_SIPP_LOGS=1} keeps each run's directory and
 names it in the report.
 
 Headless: C{-nostdin}, stdin closed, stdout/stderr captured by the process
-protocol (SIPp then prints plain-text screens, no terminal UI), every trace
-written to a file named with C{-message_file}, C{-error_file}, ... so two
-concurrent SIPps never share a file.
+protocol (SIPp then prints plain-text screens, no terminal UI, C{TERM=dumb}),
+every trace written to a file named with C{-message_file}, C{-error_file}, ...
+in the run's own directory, so two concurrent SIPps never share a file.  Each
+run gets free ports for C{-p} (SIP), C{-mp} (media: SIPp binds it and +2) and
+C{-cp} (SIPp's UDP control socket, bound on C{-ci 127.0.0.1}).
+
+The scenarios' media comes from C{play_pcap_audio}, which sends through a raw
+socket: root or C{CAP_NET_RAW} (L{require_raw_sockets}).
 """
 
 from __future__ import annotations
