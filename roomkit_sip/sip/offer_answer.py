@@ -117,7 +117,8 @@ class Negotiation:
     @ivar dtmf_clock_rate: its RTP clock (the codec's, RFC 4733 §2.1).
     @ivar direction: what we may do: C{direction.sends}, C{direction.receives}.
     @ivar remote_rtp: C{(host, port)} to send RTP to; C{host} may be a name.
-    @ivar remote_rtcp: C{(host, port)} for RTCP: C{a=rtcp} (RFC 3605) or RTP+1.
+    @ivar remote_rtcp: C{(host, port)} for RTCP: C{a=rtcp} (RFC 3605), else
+        the RTP port + 1, C{None} if that is past 65535.
     @ivar hold: the peer holds the call (it receives nothing: C{sendonly},
         C{inactive} or the RFC 2543 C{c=0.0.0.0}, RFC 3264 §8.4).
     @ivar media_index: position of the audio C{m=} line.
@@ -132,7 +133,7 @@ class Negotiation:
     ptime: int
     direction: Direction
     remote_rtp: tuple[str, int]
-    remote_rtcp: tuple[str, int]
+    remote_rtcp: tuple[str, int] | None
     hold: bool
     media_index: int
 
@@ -209,15 +210,15 @@ _IP = ("IP4", "IP6")
 
 def _endpoints(
     sdp: SessionDescription, media: MediaDescription
-) -> tuple[Connection, tuple[str, int], tuple[str, int]]:
+) -> tuple[Connection, tuple[str, int], tuple[str, int] | None]:
     connection = sdp.connection_of(media)
     assert connection is not None  # checked by _unusable
+    rtp = (connection.host, media.port)
     rtcp = media.rtcp
-    if rtcp is None:
-        rtcp_end = (connection.host, media.port + 1)  # RFC 3605 §1, RFC 3550 §11
-    else:
-        rtcp_end = (rtcp.connection.host if rtcp.connection else connection.host, rtcp.port)
-    return connection, (connection.host, media.port), rtcp_end
+    if rtcp is not None:  # RFC 3605
+        return connection, rtp, ((rtcp.connection or connection).host, rtcp.port)
+    # RFC 3550 §11 pairs RTCP with the next port (RFC 3605 §1); 65535 has none.
+    return connection, rtp, (connection.host, media.port + 1) if media.port < 65535 else None
 
 
 def _accept(

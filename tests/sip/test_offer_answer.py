@@ -280,6 +280,8 @@ class AnswerTests(SynchronousTestCase):
         self.assertEqual(result.remote_rtcp, ("198.51.100.20", 24681))
         _, result = answer(offer("grandstream-te96.sdp"))
         self.assertEqual(result.remote_rtcp, ("192.168.20.31", 5005))
+        _, result = answer(parse_sdp(HEAD + "m=audio 65535 RTP/AVP 0\n"))
+        self.assertIsNone(result.remote_rtcp)
 
     def test_remote_address(self) -> None:
         """Media-level c= wins; IPv6 and RFC 5118 multi-family bodies work."""
@@ -454,6 +456,17 @@ class OfferTests(SynchronousTestCase):
         result = process_answer(ours, held, LOCAL, ME)
         self.assertEqual((result.direction, result.hold), (Direction.RECVONLY, True))
 
+    @given(mutated())
+    def test_any_parsed_answer(self, data: bytes) -> None:
+        """Whatever the parser accepts as an answer to our offer gives a
+        negotiation or L{OfferAnswerError}, nothing else."""
+        try:
+            result = process_answer(parse_sdp(OFFER), parse_sdp(data), LOCAL, ME)
+        except (SDPParseError, OfferAnswerError):
+            return
+        self.assertIn(result.codec, LOCAL)
+        self.assertEqual(result.media_index, 0)
+
     def test_process_answer_violations(self) -> None:
         """RFC 3264 §6: same m= count and types; a disabled stream stays
         disabled; port 0 on audio is a rejection; the codec must be ours."""
@@ -565,6 +578,19 @@ class SessionTests(SynchronousTestCase):
         self.assertEqual(resumed.origin.sess_version, 3900000002)
         self.assertEqual(resumed.media[0].direction_attribute, Direction.SENDRECV)
         self.assertIsNone(self.session.local_hold)
+
+    def test_hold_keeps_refused_lines(self) -> None:
+        """RFC 3264 §8: a re-offer has as many m= lines as before; the SAVP
+        line we refused stays refused, the audio keeps its place."""
+        self.session.answer(offer("snom-srtp-and-rtp.sdp"))
+        held = self.session.hold()
+        self.assertEqual(held.media[0].lines(), ["m=audio 0 RTP/SAVP 8 0 9 101"])
+        self.assertEqual(held.media[1].formats, ("9", "101"))
+        self.assertEqual(held.media[1].fmtp(101), "0-16")
+        reply = parse_sdp(PEER + "m=audio 0 RTP/SAVP 8\nm=audio 7000 RTP/AVP 9\na=recvonly\n")
+        result = self.session.process_answer(reply)
+        self.assertEqual((result.media_index, result.direction), (1, Direction.SENDONLY))
+        self.assertEqual(result.remote_rtp, ("198.51.100.20", 7000))
 
     def test_hold_inactive(self) -> None:
         self.session.answer(offer("asterisk.sdp"))
