@@ -11,7 +11,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from roomkit_sip.sip.offer_answer import (
     LocalMedia,
-    MediaSession,
     Negotiation,
     OfferAnswerError,
     answer_offer,
@@ -19,6 +18,7 @@ from roomkit_sip.sip.offer_answer import (
     process_answer,
 )
 from roomkit_sip.sip.sdp import Direction, SDPParseError, SessionDescription, parse_sdp
+from roomkit_sip.sip.sdp_session import OfferAnswerSession
 from tests.sip.test_sdp import mutated
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "sdp"
@@ -490,7 +490,7 @@ class OfferTests(SynchronousTestCase):
 
 class SessionTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.session = MediaSession(LOCAL, ME, sess_id=3900000000)
+        self.session = OfferAnswerSession(LOCAL, ME, sess_id=3900000000)
 
     def test_same_reoffer_same_version(self) -> None:
         """A re-INVITE that changes nothing gets the same answer, same o=
@@ -515,7 +515,7 @@ class SessionTests(SynchronousTestCase):
         self.assertEqual(result.direction, Direction.SENDRECV)
 
     def test_initial_version_given(self) -> None:
-        session = MediaSession(LOCAL, ME, sess_id=5, sess_version=9)
+        session = OfferAnswerSession(LOCAL, ME, sess_id=5, sess_version=9)
         sdp, _ = session.answer(offer("asterisk.sdp"))
         self.assertEqual((sdp.origin.sess_id, sdp.origin.sess_version), (5, 9))
 
