@@ -93,8 +93,31 @@ class OutboundPath:
         self._closed = False
         self._cn_requested = cn_payload_type
         self._stream: OutboundStream | None = None
+        self._tick_time = clock.seconds()  # nominal time of the stream's last tick
         self._set_codec(codec, payload_type)
-        media_clock.register(self._stream)
+        media_clock.register(self)
+
+    # -- media clock ------------------------------------------------------
+
+    @property
+    def frame_ms(self) -> float:
+        """The duration of a frame, checked by the media clock."""
+        return self._stream.frame_ms  # type: ignore[union-attr]
+
+    def tick(self, now: float) -> None:
+        """A media clock tick: remember when, so L{present_timestamp} can extrapolate."""
+        self._tick_time = now
+        self._stream.tick(now)  # type: ignore[union-attr]
+
+    def present_timestamp(self) -> int:
+        """
+        The timeline position of the present moment, in whole frames: the
+        last tick's timestamp plus the frames elapsed since, which the
+        stream will catch up on its next tick (also after a pause).
+        """
+        frame_s = self._frame_samples / self.codec.sample_rate
+        frames = int((self._clock.seconds() - self._tick_time) / frame_s + 1e-6)
+        return (self.sequencer.timestamp + frames * self._ticks_per_frame) & 0xFFFFFFFF
 
     # -- application audio ------------------------------------------------
 
@@ -134,7 +157,7 @@ class OutboundPath:
             return False
         now = self._clock.seconds()
         end = self._last_end_ts
-        timestamp = self.sequencer.timestamp
+        timestamp = self.present_timestamp()
         marker = True
         if end is not None and (
             now - self._last_sent_at < _DIRECT_CONTINUES or ts_newer(end, timestamp)
@@ -155,22 +178,22 @@ class OutboundPath:
         """Hold paced audio back (a telephone event is being sent); the queue waits."""
         if not self._paused and not self._closed:
             self._paused = True
-            self._media_clock.unregister(self._stream)  # type: ignore[arg-type]
+            self._media_clock.unregister(self)
 
     def resume(self) -> None:
         """Let paced audio go again; its first packet starts a talk spurt."""
         if self._paused and not self._closed:
             self._paused = False
             self._gap = True
-            self._media_clock.register(self._stream)  # type: ignore[arg-type]
+            self._media_clock.register(self)
 
     def event_timestamp(self) -> int:
         """
         The RTP timestamp for an event starting now: the end of the last
-        packet sent if that lies ahead of the current tick (an event must not
-        overlap audio already sent), else the current tick.
+        packet sent if that lies ahead of the present (an event must not
+        overlap audio already sent), else the present.
         """
-        timestamp = self.sequencer.timestamp
+        timestamp = self.present_timestamp()
         end = self._last_end_ts
         if end is not None and ts_newer(end, timestamp):
             return end
@@ -194,16 +217,16 @@ class OutboundPath:
         old = self._stream
         self._set_codec(codec, payload_type)
         if old is not self._stream and old is not None:
-            self._media_clock.unregister(old)
+            # The new stream's first tick does not move the timeline on (it has
+            # no previous tick); the old one's last packet covered one frame.
+            self.sequencer.advance(self._ticks_per_frame)
             old.interrupt()
-            if not self._paused and not self._closed:
-                self._media_clock.register(self._stream)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Stop ticking; pending drain waiters fire C{False}.  Idempotent."""
         if self._closed:
             return
-        self._media_clock.unregister(self._stream)  # type: ignore[arg-type]
+        self._media_clock.unregister(self)
         try:
             self._stream.interrupt()  # type: ignore[union-attr]
         finally:

@@ -13,9 +13,9 @@ only counted.  A new remote address from a re-INVITE releases the latch.
 Destinations are checked with L{check_target}: C{0.0.0.0} is hold (no RTP,
 no RTCP); port 0, multicast, broadcast, unspecified addresses and names are
 refused and logged, and then only a latched address (symmetric RTP) is
-used.  RTCP goes to the SDP's RTCP address (RTP port + 1 unless C{a=rtcp}
-said otherwise, RFC 3550 §11), to the source of the peer's RTCP once latched,
-or to the latched RTP address + 1.
+used.  RTCP goes to the source of the peer's RTCP once latched, else to the
+latched RTP address + 1, else to the SDP's RTCP address (RTP port + 1
+unless C{a=rtcp} said otherwise, RFC 3550 §11).
 """
 
 from __future__ import annotations
@@ -105,9 +105,9 @@ class MediaRouting:
             rtp = latched if latched is not None else self._sdp_rtp
             if self._latched_rtcp is not None:
                 rtcp = self._latched_rtcp
-            elif self._sdp_rtcp is not None:
-                rtcp = self._sdp_rtcp
             elif latched is not None:
                 rtcp = (latched[0], latched[1] + 1)
+            else:
+                rtcp = self._sdp_rtcp
         self.rtp_dest = rtp
         self.rtcp_dest = rtcp

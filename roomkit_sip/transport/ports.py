@@ -25,6 +25,7 @@ free, L{PortsExhausted} tells the call engine to answer 503.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.error import CannotListenError
@@ -115,12 +116,19 @@ class RTPPortAllocator:
         quarantine: float = 5.0,
         *,
         max_attempts: int = 16,
+        rtp_protocol: Callable[[IReactorTime], RTPProtocol] = RTPProtocol,
+        rtcp_protocol: Callable[[IReactorTime], RTCPProtocol] = RTCPProtocol,
     ) -> None:
         """
         @param reactor: provides C{listenUDP} and C{seconds()} (the quarantine clock).
         @param interface: the address to bind, e.g. C{"0.0.0.0"}.
         @param quarantine: seconds a released pair rests before reuse.
         @param max_attempts: ports tried (bound) per allocation at most.
+        @param rtp_protocol: makes the RTP port's protocol from the reactor.
+            A fresh pair of protocols is made for every attempt: a protocol
+            whose port was bound and closed again (its RTCP port was refused)
+            is told so later by the reactor and cannot serve another port.
+        @param rtcp_protocol: the same for the RTCP port.
         @raise ValueError: the range holds no pair, or a bad argument.
         """
         first = start + (start % 2)
@@ -133,6 +141,8 @@ class RTPPortAllocator:
         self.interface = interface
         self.quarantine = quarantine
         self.max_attempts = max_attempts
+        self._rtp_protocol = rtp_protocol
+        self._rtcp_protocol = rtcp_protocol
         self._free: deque[int] = deque(range(first, end - 1, 2))
         self._resting: deque[tuple[float, int]] = deque()  # (reusable at, port), in time order
         self._in_use: set[int] = set()
@@ -170,23 +180,18 @@ class RTPPortAllocator:
             "refused": self.refused,
         }
 
-    def allocate(
-        self, rtp: RTPProtocol | None = None, rtcp: RTCPProtocol | None = None
-    ) -> PortPair:
+    def allocate(self) -> PortPair:
         """
-        Bind the next free pair.
+        Bind the next free pair, with new protocols; the media session
+        attaches to them (L{PortPair.rtp}, L{PortPair.rtcp}).
 
-        @param rtp: the protocol for the RTP port; a new L{RTPProtocol} by default.
-        @param rtcp: the protocol for the RTCP port; a new L{RTCPProtocol} by default.
         @raise PortsExhausted: nothing free, or C{max_attempts} ports refused.
         """
         self._wake(self._clock.seconds())
-        if rtp is None:
-            rtp = RTPProtocol(self._clock)
-        if rtcp is None:
-            rtcp = RTCPProtocol(self._clock)
         for _ in range(min(self.max_attempts, len(self._free))):
             port = self._free.popleft()
+            rtp = self._rtp_protocol(self._clock)
+            rtcp = self._rtcp_protocol(self._clock)
             listeners = self._bind(port, rtp, rtcp)
             if listeners is None:
                 # Held by another process: back of the queue, tried again last.

@@ -1,0 +1,1 @@
+"""Tests for roomkit_sip.media."""
