@@ -163,13 +163,17 @@ class WavWriter:
             self._file.close()
 
     def _write_at(self, offset: int, data: bytes | bytearray) -> None:
+        # Views are released even on error: a live view of the buffer would
+        # forbid clearing it afterwards.
         self._file.seek(offset)
-        view = memoryview(data)
-        while view:
-            written = self._file.write(view)
-            if not written:
-                raise OSError("short write")
-            view = view[written:]
+        done = 0
+        with memoryview(data) as view:
+            while done < len(view):
+                with view[done:] as rest:
+                    written = self._file.write(rest)
+                if not written:
+                    raise OSError("short write")
+                done += written
 
 
 class CallRecording:
