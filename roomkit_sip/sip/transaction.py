@@ -59,8 +59,8 @@ def new_tag() -> str:
 def is_rfc3261_branch(branch: str | None) -> bool:
     """
     Whether C{branch} identifies a transaction by itself (§17.2.3): it starts
-    with the magic cookie and has something after it (RFC 4475 §3.3.9: a
-    bare cookie falls back to RFC 2543 matching).
+    with the magic cookie and has something after it (a
+    bare cookie falls back to RFC 2543 matching, RFC 4475 §3.2.1).
     """
     return branch is not None and branch.startswith(MAGIC_COOKIE) and len(branch) > 7
 

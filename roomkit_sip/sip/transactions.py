@@ -16,7 +16,7 @@ What the layer does itself, so that the TU never sees it:
     telling the TU, which answers the INVITE with 487;
   - answering 482 to merged requests (§8.2.2.2) and 483 to requests with
     Max-Forwards 0.  OPTIONS is exempt from 483: §11 lets a UAS answer an
-    OPTIONS it receives with Max-Forwards 0 (RFC 4475 §3.3.8 accepts 200
+    OPTIONS it receives with Max-Forwards 0 (RFC 4475 §3.3.11 accepts 200
     or 483), and a capabilities answer is the more useful of the two;
   - dropping responses with more than one Via (§8.1.3.3);
   - the 2xx retransmission a UAS core owes until the ACK (§13.3.1.4).
@@ -218,22 +218,24 @@ class TransactionLayer:
         if status is not None:
             self._reply(txn, status)
             return
+        if request.method == "CANCEL":
+            self._receive_cancel(txn, request, via)
+            return
         if request.to.tag is None:
             key = (request.from_.tag, request.call_id, request.cseq.seq, request.method)
             self._origins[key] = txn
             self._on_end(txn, lambda: self._origins.pop(key, None))
-        if request.method == "CANCEL":
-            self._receive_cancel(txn, request, via)
-        else:
-            self._tell("request_received", txn, request)
+        self._tell("request_received", txn, request)
 
     def _screen(self, request: Request) -> int | None:
         if request.max_forwards == 0 and request.method != "OPTIONS":
             return 483
-        if request.to.tag is None:
+        if request.to.tag is None and request.method != "CANCEL":
+            # §8.2.2.2: a merged request (a forking proxy's copies met again).
+            # A CANCEL is matched to its INVITE instead, never merged.
             origin = (request.from_.tag, request.call_id, request.cseq.seq, request.method)
             if origin in self._origins:
-                return 482  # §8.2.2.2: a merged request (e.g. after forking)
+                return 482
         return None
 
     def _receive_ack(self, ack: Request, via: Via, source: Address) -> None:
