@@ -15,7 +15,8 @@ import json
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.web.resource import Resource
+from twisted.web.pages import notFound
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
 from roomkit_sip.service.metrics import CONTENT_TYPE, render
@@ -23,10 +24,26 @@ from roomkit_sip.service.observer import CallObserver
 from roomkit_sip.service.state import ServiceState
 
 
-class HealthResource(Resource):
-    """200 C{ok} while serving; 503 with the phase otherwise (starting, draining)."""
+class _Endpoint(Resource):
+    """A resource whose unknown children are plain 404 pages."""
 
-    isLeaf = True
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return notFound()
+
+
+class IndexResource(_Endpoint):
+    """C{/}: what is served here, for an operator with curl."""
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return self if path == b"" else notFound()
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return b"roomkit-sip: /healthz /metrics /calls\n"
+
+
+class HealthResource(_Endpoint):
+    """200 C{ok} while serving; 503 with the phase otherwise (starting, draining)."""
 
     def __init__(self, state: ServiceState) -> None:
         super().__init__()
@@ -41,10 +58,8 @@ class HealthResource(Resource):
         return f"{self._state.phase}\n".encode()
 
 
-class MetricsResource(Resource):
+class MetricsResource(_Endpoint):
     """The Prometheus scrape endpoint over a private registry."""
-
-    isLeaf = True
 
     def __init__(self, registry: Any) -> None:
         super().__init__()
@@ -55,10 +70,8 @@ class MetricsResource(Resource):
         return render(self._registry)
 
 
-class CallsResource(Resource):
+class CallsResource(_Endpoint):
     """Live calls as a JSON list, oldest first."""
-
-    isLeaf = True
 
     def __init__(self, observer: CallObserver, clock: IReactorTime) -> None:
         super().__init__()
@@ -87,8 +100,8 @@ def make_site(
     registry: Any,
     reactor: Any,
 ) -> Site:
-    """The resource tree: C{/healthz}, C{/metrics}, C{/calls} (anything else 404)."""
-    root = Resource()
+    """The resource tree: C{/healthz}, C{/metrics}, C{/calls}, an index at C{/}."""
+    root = IndexResource()
     root.putChild(b"healthz", HealthResource(state))
     root.putChild(b"metrics", MetricsResource(registry))
     root.putChild(b"calls", CallsResource(observer, reactor))
