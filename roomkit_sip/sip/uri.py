@@ -74,6 +74,11 @@ _TEL_URI_RE = re.compile(
 _ABSOLUTE_URI_RE = re.compile(rf"([A-Za-z][A-Za-z0-9+\-.]*):([A-Za-z0-9{_MARK};/?:@&=+$,%\[\]]+)")
 
 
+def _is_host(host: str) -> bool:
+    """Whether C{host} is a hostname, an IPv4 address or a bare IPv6 address."""
+    return g.host_re.fullmatch(host) is not None or g.ipv6_re.fullmatch(host) is not None
+
+
 def _unescape(text: str) -> str:
     return unquote(text, errors="surrogateescape") if "%" in text else text
 
@@ -119,6 +124,13 @@ class SipURI:
             object.__setattr__(self, "params", Params(self.params))
         if not isinstance(self.headers, tuple):
             object.__setattr__(self, "headers", tuple(self.headers))
+        # What the grammar cannot write: userinfo = user [ ":" password ] "@".
+        if self.scheme not in ("sip", "sips"):
+            raise ValueError(f"not a SIP URI scheme: {self.scheme!r}")
+        if self.user == "" or (self.password is not None and self.user is None):
+            raise ValueError("a SIP URI password needs a non-empty user")
+        if not (_is_host(self.host) and (self.port is None or 0 <= self.port <= 65535)):
+            raise ValueError(f"invalid SIP URI host or port: {self.host!r}, {self.port!r}")
 
     @property
     def transport(self) -> str | None:
