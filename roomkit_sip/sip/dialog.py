@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 from roomkit_sip.sip.headers import Headers
 from roomkit_sip.sip.message import Request, Response
+from roomkit_sip.sip.routing import Hop, uri_hop
 from roomkit_sip.sip.transaction import new_tag
 from roomkit_sip.sip.uri import URI, Address, SipURI, parse_address
 
@@ -162,6 +163,13 @@ class Dialog:
     def id(self) -> DialogId:
         """The dialog identifier from our side."""
         return DialogId(self.call_id, self.local_tag, self.remote_tag)
+
+    def next_hop(self) -> Hop:
+        """
+        Where this dialog's requests go (§8.1.2): the first route, loose or
+        strict (a strict one is also the Request-URI), else the remote target.
+        """
+        return uri_hop(self.route_set[0].uri if self.route_set else self.remote_target)
 
     def confirm(self) -> None:
         """The UAS sent its 2xx: the dialog is confirmed."""

@@ -142,12 +142,13 @@ def uri_hop(uri: URI) -> Hop:
 
 def next_hop(request: Request) -> Hop:
     """
-    The next hop of a request a UAC sends (§8.1.2).
+    The next hop of an out-of-dialog request a UAC sends (§8.1.2).
 
     With a loose router first (its Route URI has C{lr}), the request goes to
-    the first Route; otherwise to the Request-URI.  This also covers strict
-    routing: a request built per §12.2.1.1 for a strict first hop carries
-    that hop in its Request-URI and no C{lr} in its first Route.
+    the first Route; otherwise to the Request-URI.  A request alone cannot
+    tell whether it was formed for a strict router (§12.2.1.1 moves that
+    router into the Request-URI and may leave loose ones in Route), so an
+    in-dialog request takes L{roomkit_sip.sip.dialog.Dialog.next_hop}.
     """
     routes = request.headers.get_all("Route")
     if routes:
