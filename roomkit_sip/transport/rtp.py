@@ -54,9 +54,21 @@ class MediaDatagramProtocol(DatagramProtocol):
         """
         self._seconds = clock.seconds
         self._receiver: Receiver | None = None
+        self._socket_sendto: Callable[[bytes, Addr], object] | None = None
         self.unattached = 0
         self.receiver_errors = 0
         self.send_errors = 0
+
+    def startProtocol(self) -> None:
+        # Twisted's udp.Port.write checks the address string three times per
+        # datagram (about half the cost of sending one); the session checks
+        # its destinations once, when they change (media.address), so a real
+        # socket is written directly.  In-memory ports have no socket.
+        sock = getattr(self.transport, "socket", None)
+        self._socket_sendto = getattr(sock, "sendto", None)
+
+    def stopProtocol(self) -> None:
+        self._socket_sendto = None
 
     def attach(self, receiver: Receiver) -> None:
         """Deliver every datagram from now on to C{receiver}."""
@@ -88,12 +100,15 @@ class MediaDatagramProtocol(DatagramProtocol):
             later ones only counted: a peer that vanished must not flood the log
             fifty times a second.
         """
-        transport = self.transport
-        if transport is None:
-            self.send_errors += 1
-            return False
         try:
-            transport.write(datagram, addr)
+            fast = self._socket_sendto
+            if fast is not None:
+                fast(datagram, addr)
+            elif self.transport is not None:
+                self.transport.write(datagram, addr)
+            else:
+                self.send_errors += 1
+                return False
         except _SEND_ERRORS as e:
             self.send_errors += 1
             if self.send_errors == 1:

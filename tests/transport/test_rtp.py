@@ -82,3 +82,11 @@ class RealSocketTests(TestCase):
         data, addr, now = yield got.addTimeout(5, reactor)
         self.assertEqual((data, addr), (b"gnip", (HOST, port_b.getHost().port)))
         self.assertGreaterEqual(now, before)
+
+    def test_socket_error_on_a_real_port_is_counted(self) -> None:
+        """The direct socket write still turns errors into a count (IPv6 on an IPv4 socket)."""
+        proto = RTPProtocol(reactor)
+        port = reactor.listenUDP(0, proto, interface=HOST)
+        self.addCleanup(port.stopListening)
+        self.assertFalse(proto.sendto(b"x", ("::1", 9)))
+        self.assertEqual(proto.send_errors, 1)
