@@ -42,21 +42,42 @@ from roomkit_sip.sip.client_transaction import (
 )
 from roomkit_sip.sip.errors import SIPParseError
 from roomkit_sip.sip.fields import Via
+from roomkit_sip.sip.matching import ServerIndex
 from roomkit_sip.sip.message import Request, Response
 from roomkit_sip.sip.routing import response_destination, set_top_via, stamp_via
-from roomkit_sip.sip.timers import TimerSettings
-from roomkit_sip.sip.transaction import (
-    Address,
+from roomkit_sip.sip.server_transaction import (
     InviteServerTransaction,
     NonInviteServerTransaction,
     ServerTransaction,
+)
+from roomkit_sip.sip.timers import TimerSettings
+from roomkit_sip.sip.transaction import (
+    Address,
     State,
     TimeoutKind,
     Transaction,
+    TransactionClosed,
+    TransactionError,
+    TransactionTimeout,
+    TransportFailure,
     is_rfc3261_branch,
     new_branch,
     new_tag,
 )
+
+#: What the call engine needs from the transaction layer, in one import.
+__all__ = [
+    "ClientTransaction",
+    "ITransactionUser",
+    "ServerTransaction",
+    "State",
+    "TimeoutKind",
+    "TransactionClosed",
+    "TransactionError",
+    "TransactionLayer",
+    "TransactionTimeout",
+    "TransportFailure",
+]
 
 _log = Logger()
 
@@ -116,12 +137,6 @@ class ITransactionUser(Interface):
         """A response of C{txn} could not be sent; the transaction ended."""
 
 
-def _server_key(via: Via) -> tuple[str | None, str, int | None]:
-    # §17.2.3: branch and sent-by identify the transaction (host names are
-    # case-insensitive); the method is looked up inside the group.
-    return via.branch, via.host.lower(), via.port
-
-
 class TransactionLayer:
     """
     The RFC 3261 transaction layer of one user agent.
@@ -155,16 +170,9 @@ class TransactionLayer:
         self._local_via = local_via
         self._new_tag = tag_factory
         self._new_branch = branch_factory
+        # §17.1.3: (branch, CSeq method).
         self._clients: dict[tuple[str | None, str], ClientTransaction] = {}
-        # (branch, host, port) -> {method: txn}: ACK looks up INVITE, CANCEL any.
-        self._servers: dict[tuple[str | None, str, int | None], dict[str, ServerTransaction]] = {}
-        # RFC 2543 requests: (Call-ID, CSeq number, From tag) -> candidates.
-        self._legacy: dict[tuple[str, int, str | None], list[ServerTransaction]] = {}
-        # §8.2.2.2: (From tag, Call-ID, CSeq) of live requests without To tag.
-        self._origins: dict[tuple[str | None, str, int, str], ServerTransaction] = {}
-        # 2xx ACK routing: (Call-ID, CSeq number, From tag, To tag).
-        self._accepted: dict[tuple[str, int, str | None, str | None], ServerTransaction] = {}
-        self._vias: dict[ServerTransaction, Via] = {}
+        self._servers = ServerIndex()
         self._cleanups: dict[Transaction, list[Callable[[], None]]] = {}
 
     def __len__(self) -> int:
@@ -209,7 +217,7 @@ class TransactionLayer:
         if request.method == "ACK":
             self._receive_ack(request, via, source)
             return
-        txn = self._match(request, via)
+        txn = self._servers.match(request, via)
         if txn is not None:
             txn.receive_request(request)
             return
@@ -222,36 +230,31 @@ class TransactionLayer:
             self._receive_cancel(txn, request, via)
             return
         if request.to.tag is None:
-            key = (request.from_.tag, request.call_id, request.cseq.seq, request.method)
-            self._origins[key] = txn
-            self._on_end(txn, lambda: self._origins.pop(key, None))
+            self._on_end(txn, self._servers.add_origin(txn))
         self._tell("request_received", txn, request)
 
     def _screen(self, request: Request) -> int | None:
         if request.max_forwards == 0 and request.method != "OPTIONS":
             return 483
-        if request.to.tag is None and request.method != "CANCEL":
-            # §8.2.2.2: a merged request (a forking proxy's copies met again).
-            # A CANCEL is matched to its INVITE instead, never merged.
-            origin = (request.from_.tag, request.call_id, request.cseq.seq, request.method)
-            if origin in self._origins:
-                return 482
+        if request.method != "CANCEL" and self._servers.merged(request):
+            # §8.2.2.2: a forking proxy's copies met again.  A CANCEL is
+            # matched to its INVITE instead, never merged.
+            return 482
         return None
 
     def _receive_ack(self, ack: Request, via: Via, source: Address) -> None:
-        txn = self._match(ack, via)
+        txn = self._servers.match(ack, via)
         if txn is not None and txn.state is not State.ACCEPTED:
             txn.receive_request(ack)  # the ACK of a non-2xx: part of the transaction
             return
         if txn is None:
-            key = (ack.call_id, ack.cseq.seq, ack.from_.tag, ack.to.tag)
-            txn = self._accepted.get(key)
+            txn = self._servers.accepted(ack)
         if txn is not None:
             txn.receive_request(ack)  # stops the 2xx retransmission
         self._tell("ack_received", ack, source)
 
     def _receive_cancel(self, txn: ServerTransaction, cancel: Request, via: Via) -> None:
-        target = self._match(cancel, via, cancelled=True)
+        target = self._servers.match(cancel, via, cancelled=True)
         if target is None:
             self._reply(txn, 481)  # §9.2
             return
@@ -265,49 +268,6 @@ class TransactionLayer:
         if to_tag is None and txn.request.to.tag is None:
             to_tag = self._new_tag()
         txn.reply(status, to_tag=to_tag)
-
-    # -- matching (§17.2.3) ---------------------------------------------------
-
-    def _match(
-        self, request: Request, via: Via, cancelled: bool = False
-    ) -> ServerTransaction | None:
-        """
-        The server transaction C{request} belongs to (the INVITE's for an
-        ACK), or with C{cancelled} the one a CANCEL targets: any method but
-        CANCEL, INVITE first (§9.2).
-        """
-        method = request.method
-        if is_rfc3261_branch(via.branch):
-            group = self._servers.get(_server_key(via))
-            if not group:
-                return None
-            if cancelled:
-                return group.get("INVITE") or next(
-                    (txn for m, txn in group.items() if m != "CANCEL"), None
-                )
-            return group.get("INVITE" if method == "ACK" else method)
-        key = (request.call_id, request.cseq.seq, request.from_.tag)
-        for txn in self._legacy.get(key, ()):
-            if self._legacy_match(txn, request, via, cancelled):
-                return txn
-        return None
-
-    def _legacy_match(
-        self, txn: ServerTransaction, request: Request, via: Via, cancelled: bool
-    ) -> bool:
-        # RFC 2543 matching: Request-URI, tags, Call-ID, CSeq and the top Via
-        # (Call-ID, CSeq number and From tag already selected the bucket).
-        original = txn.request
-        if self._vias[txn] != via or original.request_uri != request.request_uri:
-            return False
-        if request.method == "ACK":
-            # The ACK's To tag is the one of the response the server sent.
-            return original.method == "INVITE" and request.to.tag == txn.to_tag
-        if request.to.tag != original.to.tag:
-            return False
-        if cancelled:
-            return original.method != "CANCEL"
-        return original.method == request.method
 
     def _new_server(
         self, request: Request, via: Via, source: Address, transport: str
@@ -323,31 +283,7 @@ class TransactionLayer:
             destination,
             transport,
         )
-        self._vias[txn] = via
-        self._on_end(txn, lambda: self._vias.pop(txn, None))
-        if is_rfc3261_branch(via.branch):
-            key = _server_key(via)
-            self._servers.setdefault(key, {})[request.method] = txn
-
-            def forget() -> None:
-                group = self._servers.get(key)
-                if group is not None and group.get(request.method) is txn:
-                    del group[request.method]
-                    if not group:
-                        del self._servers[key]
-
-        else:
-            bucket = (request.call_id, request.cseq.seq, request.from_.tag)
-            self._legacy.setdefault(bucket, []).append(txn)
-
-            def forget() -> None:
-                candidates = self._legacy.get(bucket, [])
-                if txn in candidates:
-                    candidates.remove(txn)
-                if not candidates:
-                    self._legacy.pop(bucket, None)
-
-        self._on_end(txn, forget)
+        self._on_end(txn, self._servers.add(txn, via))
         return txn
 
     # -- output ----------------------------------------------------------------
@@ -487,22 +423,17 @@ class TransactionLayer:
         return None
 
     def _on_end(self, txn: Transaction, cleanup: Callable[[], None]) -> None:
-        self._cleanups.setdefault(txn, []).append(cleanup)
+        if txn.ended:  # ended while being set up (a send failed at once)
+            cleanup()
+        else:
+            self._cleanups.setdefault(txn, []).append(cleanup)
 
     def _terminated(self, txn: Transaction) -> None:
         for cleanup in self._cleanups.pop(txn, ()):
             cleanup()
 
     def _server_accepted(self, txn: ServerTransaction, response: Response) -> None:
-        request = txn.request
-        key = (request.call_id, request.cseq.seq, request.from_.tag, response.to.tag)
-        self._accepted[key] = txn
-
-        def forget() -> None:
-            if self._accepted.get(key) is txn:
-                del self._accepted[key]
-
-        self._on_end(txn, forget)
+        self._on_end(txn, self._servers.add_accepted(txn, response.to.tag))
 
     def _server_timeout(self, txn: ServerTransaction, kind: TimeoutKind) -> None:
         if not txn.internal:

@@ -294,7 +294,5 @@ class LifecycleTests(_Base):
         self.assertEqual(len(self.layer), 100)
         advance(self.clock, 40)
         self.assertAllGone()
-        self.assertEqual(
-            (self.layer._servers, self.layer._legacy, self.layer._origins, self.layer._accepted),
-            ({}, {}, {}, {}),
-        )
+        self.assertTrue(self.layer._servers.empty)
+        self.assertEqual(self.layer._clients, {})
