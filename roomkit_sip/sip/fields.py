@@ -127,6 +127,20 @@ def parse_params(text: str) -> Params:
     return _pairs(g.param_re.findall(text))
 
 
+def check_params(params: Params, value: re.Pattern[str]) -> None:
+    """
+    Refuse to write parameters that would not read back as themselves.
+
+    @param value: the grammar of a value (e.g. C{gen-value}).
+    @raise ValueError: a name that is not a token or a value C{value} rejects.
+    """
+    for name, text in params:
+        if g.token_re.fullmatch(name) is None or (
+            text is not None and value.fullmatch(text) is None
+        ):
+            raise ValueError(f"cannot write parameter {name!r}={text!r}")
+
+
 def quote_string(text: str) -> str:
     """
     Quote C{text} as a quoted-string, escaping C{"}, C{\\} and the control
@@ -167,6 +181,8 @@ def _port(text: str | None) -> int | None:
         raise SIPParseError(detail="port out of range")
     return port
 
+
+_VIA_VALUE_RE = re.compile(rf"{g.IPV6}|{g.GEN_VALUE}")
 
 # via-parm = sent-protocol LWS sent-by *( SEMI via-params )
 # sent-protocol = protocol-name SLASH protocol-version SLASH transport
@@ -255,8 +271,20 @@ class Via:
         return replace(self, params=result)
 
     def __str__(self) -> str:
+        """
+        The via-parm as written in a Via header field.
+
+        @raise ValueError: the fields cannot make a well-formed via-parm (the
+            constructor does not check, so that parsing stays cheap).
+        """
         port = "" if self.port is None else f":{self.port}"
-        return f"{self.protocol}/{self.transport} {format_host(self.host)}{port}{self.params}"
+        text = f"{self.protocol}/{self.transport} {format_host(self.host)}{port}{self.params}"
+        check_params(self.params, _VIA_VALUE_RE)
+        try:
+            parse_via(text)
+        except SIPParseError as e:
+            raise ValueError(f"cannot write Via {text!r}: {e.detail}") from None
+        return text
 
 
 def parse_via(text: str) -> Via:
@@ -328,6 +356,12 @@ class CSeq:
     method: str
 
     def __str__(self) -> str:
+        """
+        @raise ValueError: a number outside 0 to 2**31-1 or a method that is
+            not a token.
+        """
+        if not 0 <= self.seq < 2**31 or g.token_re.fullmatch(self.method) is None:
+            raise ValueError(f"cannot write CSeq {self.seq!r} {self.method!r}")
         return f"{self.seq} {self.method}"
 
 

@@ -190,13 +190,18 @@ class Headers:
     def get(self, name: str) -> str | None:
         """
         The first value of C{name}, or C{None}.  For list header fields this
-        is the first element of the list.
+        is the first non-empty element of the list (the first of L{get_all}).
         """
         key = self._key(name)
+        if key in LIST_HEADERS:
+            for field in self._fields:
+                if field[0] == key:
+                    for part in split_list(field[2]):
+                        if part:
+                            return part
+            return None
         for field in self._fields:
             if field[0] == key:
-                if key in LIST_HEADERS:
-                    return split_list(field[2])[0]
                 return field[2]
         return None
 

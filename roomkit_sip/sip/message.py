@@ -181,7 +181,8 @@ class Request(_Message):
     A SIP request (§7.1).
 
     @ivar method: the method, case-sensitive (§7.1).
-    @ivar uri: the Request-URI as text; L{request_uri} parses it.
+    @ivar uri: the Request-URI as text (a URI object given here is written
+        out); L{request_uri} parses it.
     """
 
     method: str
@@ -193,6 +194,8 @@ class Request(_Message):
     def __post_init__(self) -> None:
         if not isinstance(self.headers, Headers):
             self.headers = Headers(self.headers)
+        if not isinstance(self.uri, str):
+            self.uri = str(self.uri)
 
     @property
     def request_uri(self) -> URI:

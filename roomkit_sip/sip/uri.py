@@ -7,6 +7,8 @@ addr-spec, §20.10).
 A parsed URI remembers the text it came from and serialises back to it, so
 copying a URI from one message to another never changes its bytes; its fields
 hold the decoded values, which is what comparisons (§19.1.4) and callers want.
+URIs refuse, when constructed, values their grammar cannot write; an
+L{Address} checks its parameters when written.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from roomkit_sip.sip.errors import SIPParseError
 from roomkit_sip.sip.fields import (
     EMPTY_PARAMS,
     Params,
+    check_params,
     format_host,
     parse_params,
     quote_string,
@@ -74,8 +77,13 @@ _TEL_URI_RE = re.compile(
 _ABSOLUTE_URI_RE = re.compile(rf"([A-Za-z][A-Za-z0-9+\-.]*):([A-Za-z0-9{_MARK};/?:@&=+$,%\[\]]+)")
 
 
+_GEN_VALUE_RE = re.compile(g.GEN_VALUE)
+
+
 def _is_host(host: str) -> bool:
     """Whether C{host} is a hostname, an IPv4 address or a bare IPv6 address."""
+    if host[:1] == "[":
+        return False
     return g.host_re.fullmatch(host) is not None or g.ipv6_re.fullmatch(host) is not None
 
 
@@ -229,6 +237,8 @@ class TelURI:
     def __post_init__(self) -> None:
         if not isinstance(self.params, Params):
             object.__setattr__(self, "params", Params(self.params))
+        if _TEL_URI_RE.fullmatch(str(self)) is None:
+            raise ValueError(f"invalid tel URI: {str(self)!r}")
 
     @property
     def scheme(self) -> str:
@@ -276,6 +286,10 @@ class AbsoluteURI:
 
     scheme: str
     rest: str
+
+    def __post_init__(self) -> None:
+        if _ABSOLUTE_URI_RE.fullmatch(str(self)) is None:
+            raise ValueError(f"invalid URI: {str(self)!r}")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AbsoluteURI):
@@ -397,7 +411,14 @@ class Address:
         return replace(self, params=self.params.with_param("tag", tag))
 
     def __str__(self) -> str:
+        """
+        The name-addr form.
+
+        @raise ValueError: a display name with CR or LF, or parameters that
+            are not C{generic-param}s.
+        """
         display = "" if self.display_name is None else quote_string(self.display_name) + " "
+        check_params(self.params, _GEN_VALUE_RE)
         return f"{display}<{self.uri}>{self.params}"
 
 

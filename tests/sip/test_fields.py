@@ -203,6 +203,19 @@ class ViaTests(SynchronousTestCase):
         self.assertIsNone(filled.with_params(rport=None).rport)
         self.assertNotIn("rport", filled.with_params(rport=False).params)
 
+    def test_str_refuses_what_cannot_be_written(self) -> None:
+        for via in (
+            Via("UDP", "bad host"),
+            Via("U D P", "h.example.com"),
+            Via("UDP", "h.example.com", 70000),
+            Via("UDP", "h.example.com", None, {"branch": "a b"}),
+            Via("UDP", "h.example.com", None, {"received": "not-an-ip"}),
+            Via("UDP", "h.example.com", None, {"x": "a;y=b"}),
+            Via("UDP", "h.example.com", protocol="SIP 2.0"),
+        ):
+            with self.subTest(via=via):
+                self.assertRaises(ValueError, str, via)
+
     def test_str_parses_back(self) -> None:
         via = Via("TCP", "2001:db8::1", None, {"branch": "z9hG4bKx", "received": "2001:db8::2"})
         self.assertEqual(parse_via(str(via)), via)
@@ -223,6 +236,9 @@ class CSeqTests(SynchronousTestCase):
 
     def test_str(self) -> None:
         self.assertEqual(str(CSeq(1, "INVITE")), "1 INVITE")
+        self.assertRaises(ValueError, str, CSeq(2**31, "INVITE"))
+        self.assertRaises(ValueError, str, CSeq(-1, "INVITE"))
+        self.assertRaises(ValueError, str, CSeq(1, "IN VITE"))
 
     def test_must_be_below_2_31(self) -> None:
         # RFC 3261 §8.1.1.5; RFC 4475 §3.1.2.4.

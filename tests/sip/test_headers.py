@@ -135,9 +135,11 @@ class HeadersTests(SynchronousTestCase):
         self.assertEqual(headers.get_all("x-list"), ["a, b"])
 
     def test_get_all_drops_empty_elements(self) -> None:
-        headers = Headers([("Supported", ""), ("Require", "a,,b")])
-        self.assertEqual(headers.get_all("Supported"), [])
+        headers = Headers([("Supported", ""), ("Require", "a,,b"), ("Supported", ", timer")])
+        self.assertEqual(headers.get_all("Supported"), ["timer"])
+        self.assertEqual(headers.get("Supported"), "timer")
         self.assertEqual(headers.get_all("Require"), ["a", "b"])
+        self.assertIsNone(Headers([("Allow", "")]).get("Allow"))
 
     def test_rows_are_unsplit(self) -> None:
         self.assertEqual(

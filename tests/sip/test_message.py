@@ -62,6 +62,10 @@ class AccessorTests(SynchronousTestCase):
         self.assertEqual(request.contacts, [])
         self.assertEqual(request.request_uri, TelURI("+1234"))
 
+    def test_uri_objects_are_written_out(self) -> None:
+        request = Request("OPTIONS", SipURI(user="bob", host="example.com"))  # type: ignore[arg-type]
+        self.assertEqual(request.uri, "sip:bob@example.com")
+
     def test_contact_star(self) -> None:
         self.assertEqual(Request("REGISTER", "sip:r.example.com", [("Contact", "*")]).contacts, [])
 

@@ -135,6 +135,19 @@ class SipURIBuildTests(SynchronousTestCase):
         self.assertEqual(str(uri), "sip:%61lice@example.com")
         self.assertEqual(str(replace(uri, port=5070)), "sip:alice@example.com:5070")  # type: ignore[type-var]
 
+    def test_refuses_what_cannot_be_written(self) -> None:
+        for kwargs in (
+            {"host": "bad host"},
+            {"host": ""},
+            {"host": "[::1]"},
+            {"host": "example.com", "port": 65536},
+            {"host": "example.com", "password": "p"},
+            {"host": "example.com", "user": ""},
+            {"host": "example.com", "scheme": "tel"},
+        ):
+            with self.subTest(kwargs=kwargs):
+                self.assertRaises(ValueError, SipURI, **kwargs)
+
     def test_password(self) -> None:
         uri = SipURI(user="a", password="p w", host="h")
         self.assertEqual(str(uri), "sip:a:p%20w@h")
@@ -229,6 +242,11 @@ class TelURITests(SynchronousTestCase):
         self.assertNotEqual(parse_uri("tel:+12015550123"), parse_uri("tel:+12015550123;ext=1"))
         self.assertEqual(hash(parse_uri("tel:+1-2")), hash(parse_uri("tel:+12")))
 
+    def test_refuses_what_cannot_be_written(self) -> None:
+        for number, params in (("", {}), ("+", {}), ("12 34", {}), ("+1", {"a b": "c"})):
+            with self.subTest(number=number, params=params):
+                self.assertRaises(ValueError, TelURI, number, params)
+
     def test_malformed(self) -> None:
         for text in ("tel:", "tel:+", "tel:+12a", "tel:12 34", "tel:+1;=x"):
             with self.subTest(text=text):
@@ -243,6 +261,11 @@ class AbsoluteURITests(SynchronousTestCase):
             str(parse_uri("soap.beep://192.0.2.103:3002")), "soap.beep://192.0.2.103:3002"
         )
         self.assertEqual(parse_uri("http://www.example.com").scheme, "http")
+
+    def test_refuses_what_cannot_be_written(self) -> None:
+        for scheme, rest in (("1x", "a"), ("x", ""), ("x", "a b"), ("", "a"), ("x", "<a>")):
+            with self.subTest(scheme=scheme, rest=rest):
+                self.assertRaises(ValueError, AbsoluteURI, scheme, rest)
 
     def test_comparison(self) -> None:
         self.assertEqual(parse_uri("ISBN:2983792873"), parse_uri("isbn:2983792873"))
@@ -332,6 +355,14 @@ class AddressTests(SynchronousTestCase):
 
     def test_display_name_cannot_hold_line_breaks(self) -> None:
         self.assertRaises(ValueError, str, Address("a\r\nb", "sip:x@example.com"))
+
+    def test_parameters_must_be_generic_params(self) -> None:
+        for params in ({"tag": "a;b"}, {"a b": None}, {"tag": ""}, {"x": "<y>"}):
+            with self.subTest(params=params):
+                self.assertRaises(ValueError, str, Address(None, "sip:x@example.com", params))
+
+    def test_uri_given_as_text_must_parse(self) -> None:
+        self.assertRaises(SIPParseError, Address, None, "sip:bad host")
 
     def test_without_display_name(self) -> None:
         self.assertEqual(str(Address(None, "sip:a@example.com")), "<sip:a@example.com>")
