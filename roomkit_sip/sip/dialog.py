@@ -190,7 +190,9 @@ class Dialog:
         CSeq of the request they belong to and are exempt.  Retransmissions
         never get here (the transaction layer absorbs them), so an equal
         number is a new request out of order.  A target refresh request
-        replaces the remote target with its Contact.
+        replaces the remote target with its Contact on receipt, as §12.2.2
+        says (RFC 6141 later moved this to the 2xx; a rejected re-INVITE
+        from a peer that moved is rare enough not to track).
 
         @return: C{500} when the request is out of order (answer it so,
             §12.2.2), else C{None}.

@@ -11,9 +11,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from roomkit_sip.sip import Address, Request, parse_address, parse_message, parse_uri
 from roomkit_sip.sip.dialog import Dialog, DialogId, DialogState, DialogTable
+from roomkit_sip.sip.reason import q850
 from roomkit_sip.sip.routing import Hop, next_hop
 
-from ._txn_support import PEER, advance, make_layer, reparse, request, response
+from ._txn_support import PEER, advance, make_layer, outgoing, reparse, request, response
 
 RR = "Record-Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n"
 ME = parse_address("<sip:bob@192.0.2.10:5060>")
@@ -297,3 +298,67 @@ class UasCallFlowTests(SynchronousTestCase):
         self.assertEqual(tu.events, [("request", "INVITE"), ("ack", 1, PEER)])
         self.assertIsInstance(bye, Request)
         self.assertIsInstance(ME, Address)
+
+
+class UacCallFlowTests(SynchronousTestCase):
+    """
+    INVITE out → 180 (early dialog) → 200 → ACK, re-ACKed for each 2xx
+    retransmission (in Accepted, then as a stray after Timer M) → BYE.
+    """
+
+    def test_call(self) -> None:
+        clock, wire, tu, layer = make_layer()
+        table = DialogTable()
+        peer = ("192.0.2.20", 5060)
+        invite = outgoing()
+        acks: list[Request] = []
+
+        def reack(ok: object) -> None:
+            dialog = table.for_response(ok)
+            ack = dialog.ack_for(ok)
+            layer.send_ack(ack, peer, "UDP")
+            acks.append(ack)
+
+        txn = layer.request(invite, peer, "UDP", on_additional_2xx=reack)
+        as_received = reparse(invite)
+        contact = [("Contact", "<sip:bob@192.0.2.20>")]
+        ringing = response(as_received, 180, to_tag="bobtag", headers=contact)
+        layer.receive(ringing, peer, "UDP")
+        early = Dialog.for_uac(invite, ringing)
+        table.add(early)
+        self.assertEqual(early.state, DialogState.EARLY)
+        ok = response(as_received, 200, to_tag="bobtag", headers=contact)
+        layer.receive(ok, peer, "UDP")
+        final = self.successResultOf(txn.final)
+        dialog = table.for_response(final)
+        self.assertIs(dialog, early)
+        dialog.receive_response(final)
+        self.assertEqual(dialog.state, DialogState.CONFIRMED)
+        ack = dialog.create_ack(invite)
+        layer.send_ack(ack, peer, "UDP")
+        layer.receive(response(as_received, 200, to_tag="bobtag", headers=contact), peer, "UDP")
+        advance(clock, 33)  # Timer M: the INVITE transaction is gone
+        self.assertEqual(len(layer), 0)
+        late = response(as_received, 200, to_tag="bobtag", headers=contact)
+        layer.receive(late, peer, "UDP")
+        self.assertEqual(tu.events, [("stray", 200, "INVITE")])
+        reack(late)  # what the engine's stray_response does
+        self.assertIs(acks[-1], ack)
+        sent_acks = [m for m in wire.messages if m.method == "ACK"]
+        self.assertEqual(len(sent_acks), 3)
+        self.assertEqual({a.top_via.branch for a in sent_acks}, {ack.top_via.branch})
+        self.assertNotEqual(ack.top_via.branch, invite.top_via.branch)  # its own transaction
+        self.assertEqual(ack.uri, "sip:bob@192.0.2.20")
+        # We hang up, with a Q.850 reason.
+        bye = dialog.create_request("BYE", headers=[("Reason", q850(16))])
+        self.assertEqual(bye.cseq.seq, invite.cseq.seq + 1)
+        hop = dialog.next_hop()
+        bye_txn = layer.request(bye, (hop.host, hop.port), hop.transport)
+        layer.receive(response(reparse(bye), 200, to_tag=None), peer, "UDP")
+        self.assertEqual(self.successResultOf(bye_txn.final).status, 200)
+        self.assertEqual(
+            reparse(bye).headers.get("Reason"), 'Q.850;cause=16;text="Normal call clearing"'
+        )
+        advance(clock, 40)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertEqual(len(layer), 0)
