@@ -304,7 +304,8 @@ class TransactionLayer:
         it has none, and a fresh branch when its top Via has no RFC 3261 one.
 
         @param destination: the next hop's C{(host, port)}, already resolved
-            (see L{roomkit_sip.sip.routing.next_hop}).
+            (L{roomkit_sip.sip.dialog.Dialog.next_hop} for in-dialog requests,
+            L{roomkit_sip.sip.routing.next_hop} for others).
         @param on_provisional: called with each 1xx.
         @param on_additional_2xx: INVITE only: called with each 2xx after the
             first (retransmissions, other forks), which the TU must ACK.
