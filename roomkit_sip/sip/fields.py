@@ -15,6 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from roomkit_sip.sip import _grammar as g
+from roomkit_sip.sip._grammar import format_host
+from roomkit_sip.sip._grammar import quote_string as quote_string  # re-exported
+from roomkit_sip.sip._grammar import unquote_string as unquote_string  # re-exported
 from roomkit_sip.sip.errors import SIPParseError
 from roomkit_sip.sip.headers import split_list
 
@@ -139,38 +142,6 @@ def check_params(params: Params, value: re.Pattern[str]) -> None:
             text is not None and value.fullmatch(text) is None
         ):
             raise ValueError(f"cannot write parameter {name!r}={text!r}")
-
-
-def quote_string(text: str) -> str:
-    """
-    Quote C{text} as a quoted-string, escaping C{"}, C{\\} and the control
-    characters qdtext cannot hold (RFC 3261 §25.1 quoted-pair).
-
-    @raise ValueError: C{text} contains CR or LF, which no quoted-pair can carry.
-    """
-    if "\r" in text or "\n" in text:
-        raise ValueError("a quoted-string cannot contain CR or LF")
-    return '"' + _NEEDS_QUOTED_PAIR.sub(r"\\\g<0>", text) + '"'
-
-
-_NEEDS_QUOTED_PAIR = re.compile(r'["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
-
-
-def unquote_string(quoted: str) -> str:
-    """
-    The content of a quoted-string that L{_grammar.QUOTED} matched.
-    """
-    inner = quoted[1:-1]
-    if "\\" in inner:
-        return g.quoted_pair_re.sub(r"\1", inner)
-    return inner
-
-
-def format_host(host: str) -> str:
-    """
-    A host as written in a URI or Via: IPv6 addresses get their brackets back.
-    """
-    return f"[{host}]" if ":" in host else host
 
 
 def _port(text: str | None) -> int | None:

@@ -13,71 +13,20 @@ L{Address} checks its parameters when written.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Union
 from urllib.parse import quote, unquote
 
 from roomkit_sip.sip import _grammar as g
+from roomkit_sip.sip._grammar import format_host, quote_string, unquote_string
 from roomkit_sip.sip.errors import SIPParseError
 from roomkit_sip.sip.fields import (
     EMPTY_PARAMS,
     Params,
     check_params,
-    format_host,
     parse_params,
-    quote_string,
-    unquote_string,
 )
-
-# unreserved = alphanum / mark ; mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"
-_MARK = r"\-_.!~*'()"
-# user = 1*( unreserved / escaped / user-unreserved )
-# user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"
-_USER_SAFE = "-_.!~*'()&=+$,;?/"
-# password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
-_PASSWORD_SAFE = "-_.!~*'()&=+$,"
-# paramchar = param-unreserved / unreserved / escaped
-# param-unreserved = "[" / "]" / "/" / ":" / "&" / "+" / "$"
-_PARAM_SAFE = "-_.!~*'()[]/:&+$"
-# hname = 1*( hnv-unreserved / unreserved / escaped ) ; hvalue = *( ... )
-# hnv-unreserved = "[" / "]" / "/" / "?" / ":" / "+" / "$"
-_HEADER_SAFE = "-_.!~*'()[]/?:+$"
-
-# SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]
-# userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
-# hostport = host [ ":" port ] ; uri-parameters = *( ";" uri-parameter )
-# uri-parameter = ... / other-param ; other-param = pname [ "=" pvalue ]
-# headers = "?" header *( "&" header ) ; header = hname "=" hvalue
-# (Escapes are checked separately: "%" is allowed here, bad_escape_re rejects
-# any "%" not followed by two hex digits.)
-_SIP_URI_RE = re.compile(
-    rf"((?i:sips?)):(?:([A-Za-z0-9{_MARK}&=+$,;?/%]+)(?::([A-Za-z0-9{_MARK}&=+$,%]*))?@)?"
-    rf"({g.HOST})(?::([0-9]{{1,5}}))?"
-    rf"((?:;[A-Za-z0-9{_MARK}\[\]/:&+$%]+(?:=[A-Za-z0-9{_MARK}\[\]/:&+$%]+)?)*)"
-    rf"(?:\?([A-Za-z0-9{_MARK}\[\]/?:+$%]+=[A-Za-z0-9{_MARK}\[\]/?:+$%]*"
-    rf"(?:&[A-Za-z0-9{_MARK}\[\]/?:+$%]+=[A-Za-z0-9{_MARK}\[\]/?:+$%]*)*))?"
-)
-
-# RFC 3966: telephone-uri = "tel:" telephone-subscriber
-# global-number-digits = "+" *phonedigit DIGIT *phonedigit
-# local-number-digits = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
-# visual-separator = "-" / "." / "(" / ")"
-# par = parameter / extension / isdn-subaddress ; parameter = ";" pname ["=" pvalue]
-# pname = 1*( alphanum / "-" ) ; pvalue = 1*paramchar
-_TEL_URI_RE = re.compile(
-    r"(?i:tel):(\+[0-9().\-]*[0-9][0-9().\-]*|[0-9A-Fa-f*#().\-]*[0-9A-Fa-f*#][0-9A-Fa-f*#().\-]*)"
-    rf"((?:;[A-Za-z0-9\-]+(?:=[A-Za-z0-9{_MARK}\[\]/:&+$%]+)?)*)"
-)
-
-# absoluteURI = scheme ":" ( hier-part / opaque-part ), made of uric
-# uric = reserved / unreserved / escaped ; scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
-# (plus "[" and "]", added to reserved by RFC 2732 for IPv6 literals)
-_ABSOLUTE_URI_RE = re.compile(rf"([A-Za-z][A-Za-z0-9+\-.]*):([A-Za-z0-9{_MARK};/?:@&=+$,%\[\]]+)")
-
-
-_GEN_VALUE_RE = re.compile(g.GEN_VALUE)
 
 
 def _is_host(host: str) -> bool:
@@ -191,22 +140,22 @@ class SipURI:
             return self._text
         parts = [self.scheme, ":"]
         if self.user is not None:
-            parts.append(_escape(self.user, _USER_SAFE))
+            parts.append(_escape(self.user, g.USER_SAFE))
             if self.password is not None:
-                parts += [":", _escape(self.password, _PASSWORD_SAFE)]
+                parts += [":", _escape(self.password, g.PASSWORD_SAFE)]
             parts.append("@")
         parts.append(format_host(self.host))
         if self.port is not None:
             parts.append(f":{self.port}")
         for name, value in self.params:
-            parts += [";", _escape(name, _PARAM_SAFE)]
+            parts += [";", _escape(name, g.PARAM_SAFE)]
             if value is not None:
-                parts += ["=", _escape(value, _PARAM_SAFE)]
+                parts += ["=", _escape(value, g.PARAM_SAFE)]
         if self.headers:
             parts.append("?")
             parts.append(
                 "&".join(
-                    f"{_escape(n, _HEADER_SAFE)}={_escape(v, _HEADER_SAFE)}"
+                    f"{_escape(n, g.HEADER_SAFE)}={_escape(v, g.HEADER_SAFE)}"
                     for n, v in self.headers
                 )
             )
@@ -237,7 +186,7 @@ class TelURI:
     def __post_init__(self) -> None:
         if not isinstance(self.params, Params):
             object.__setattr__(self, "params", Params(self.params))
-        if _TEL_URI_RE.fullmatch(str(self)) is None:
+        if g.tel_uri_re.fullmatch(str(self)) is None:
             raise ValueError(f"invalid tel URI: {str(self)!r}")
 
     @property
@@ -288,7 +237,7 @@ class AbsoluteURI:
     rest: str
 
     def __post_init__(self) -> None:
-        if _ABSOLUTE_URI_RE.fullmatch(str(self)) is None:
+        if g.absolute_uri_re.fullmatch(str(self)) is None:
             raise ValueError(f"invalid URI: {str(self)!r}")
 
     def __eq__(self, other: object) -> bool:
@@ -322,7 +271,7 @@ def parse_uri(text: str) -> URI:
     if scheme == "sip" or scheme == "sips":
         return _parse_sip(text)
     if scheme == "tel":
-        match = _TEL_URI_RE.fullmatch(text)
+        match = g.tel_uri_re.fullmatch(text)
         if match is None or ("%" in text and g.bad_escape_re.search(text)):
             raise _bad("tel URI")
         params = match.group(2)
@@ -337,14 +286,14 @@ def parse_uri(text: str) -> URI:
             if params
             else EMPTY_PARAMS,
         )
-    match = _ABSOLUTE_URI_RE.fullmatch(text)
+    match = g.absolute_uri_re.fullmatch(text)
     if match is None or ("%" in text and g.bad_escape_re.search(text)):
         raise _bad("URI")
     return AbsoluteURI(match.group(1).lower(), match.group(2))
 
 
 def _parse_sip(text: str) -> SipURI:
-    match = _SIP_URI_RE.fullmatch(text)
+    match = g.sip_uri_re.fullmatch(text)
     if match is None or ("%" in text and g.bad_escape_re.search(text)):
         raise _bad("SIP URI")
     scheme, user, password, host, port, params, headers = match.groups()
@@ -418,16 +367,8 @@ class Address:
             are not C{generic-param}s.
         """
         display = "" if self.display_name is None else quote_string(self.display_name) + " "
-        check_params(self.params, _GEN_VALUE_RE)
+        check_params(self.params, g.gen_value_re)
         return f"{display}<{self.uri}>{self.params}"
-
-
-# name-addr = [ display-name ] LAQUOT addr-spec RAQUOT
-# display-name = *(token LWS)/ quoted-string ; LAQUOT = SWS "<" ; RAQUOT = ">" SWS
-# (RFC 4475 §3.1.1.6: the LWS before "<" may be absent after a token.)
-_NAME_ADDR_RE = re.compile(
-    rf"(?:({g.QUOTED})|({g.TOKEN}(?:[ \t]+{g.TOKEN})*))?[ \t]*<([^<>]*)>(.*)"
-)
 
 
 def parse_address(value: str) -> Address:
@@ -439,7 +380,7 @@ def parse_address(value: str) -> Address:
     C{<>} (§20.10), which RFC 4475 §3.1.2.13 and §3.1.2.14 test.
     """
     if "<" in value:
-        match = _NAME_ADDR_RE.fullmatch(value)
+        match = g.name_addr_re.fullmatch(value)
         if match is None:
             raise _bad("name-addr")
         quoted, tokens, uri_text, rest = match.groups()
