@@ -53,9 +53,9 @@ class Params:
         The value of the first parameter called C{name} (C{None} also when it
         has no value: use C{in} to tell absent from valueless).
         """
-        name = name.lower()
+        lower = name.lower()
         for key, value in self._items:
-            if key.lower() == name:
+            if key == name or key.lower() == lower:  # the usual spelling first
                 return value
         return default
 

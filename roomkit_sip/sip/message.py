@@ -101,6 +101,13 @@ def _contacts(rows: list[str]) -> tuple[Address, ...]:
         raise SIPParseError(detail=f"Contact: {e.detail}") from None
 
 
+def _required(name: str, parse):  # type: ignore[no-untyped-def]
+    def typed(rows: list[str]):  # type: ignore[no-untyped-def]
+        return _typed_field(name, rows, parse)
+
+    return typed
+
+
 def _optional(name: str, parse):  # type: ignore[no-untyped-def]
     def typed(rows: list[str]):  # type: ignore[no-untyped-def]
         return None if not rows else _typed_field(name, rows, parse)
@@ -108,6 +115,10 @@ def _optional(name: str, parse):  # type: ignore[no-untyped-def]
     return typed
 
 
+_call_id = _required("Call-ID", parse_call_id)
+_cseq = _required("CSeq", parse_cseq)
+_from = _required("From", parse_address)
+_to = _required("To", parse_address)
 _max_forwards = _optional("Max-Forwards", parse_max_forwards)
 _content_type = _optional("Content-Type", parse_media_type)
 
@@ -127,14 +138,12 @@ class _Message:
     @property
     def call_id(self) -> str:
         """The Call-ID (§20.8)."""
-        return self.headers._typed(
-            "call-id", lambda rows: _typed_field("Call-ID", rows, parse_call_id)
-        )
+        return self.headers._typed("call-id", _call_id)  # type: ignore[no-any-return]
 
     @property
     def cseq(self) -> CSeq:
         """The CSeq (§20.16)."""
-        return self.headers._typed("cseq", lambda rows: _typed_field("CSeq", rows, parse_cseq))
+        return self.headers._typed("cseq", _cseq)  # type: ignore[no-any-return]
 
     @property
     def vias(self) -> list[Via]:
@@ -149,12 +158,12 @@ class _Message:
     @property
     def from_(self) -> Address:
         """The From address (§20.20)."""
-        return self.headers._typed("from", lambda rows: _typed_field("From", rows, parse_address))
+        return self.headers._typed("from", _from)  # type: ignore[no-any-return]
 
     @property
     def to(self) -> Address:
         """The To address (§20.39)."""
-        return self.headers._typed("to", lambda rows: _typed_field("To", rows, parse_address))
+        return self.headers._typed("to", _to)  # type: ignore[no-any-return]
 
     @property
     def contacts(self) -> list[Address]:

@@ -86,36 +86,40 @@ def _parse(data: bytes) -> Request | Response:
         fields, eager = _header_fields(lines)
         headers = Headers._trusted(fields)
         headers._cache = _validate(eager)
-        return Response(status, reason, headers, _body(data, end, eager["content-length"]))
+        return Response(status, reason, headers, _body(data, end, eager[_LENGTH]))
     method, uri_text, uri = _request_line(first)
     fields, eager = _header_fields(lines)
     headers = Headers._trusted(fields)
     cache = headers._cache = _validate(eager)
     if cache["cseq"].method != method:
         raise SIPParseError(detail="CSeq method does not match the request method")
-    cache["max-forwards"] = _max_forwards(eager["max-forwards"])
-    request = Request(method, uri_text, headers, _body(data, end, eager["content-length"]))
+    cache["max-forwards"] = _max_forwards(eager[_MAX_FORWARDS])
+    request = Request(method, uri_text, headers, _body(data, end, eager[_LENGTH]))
     request._uri_cache = (uri_text, uri)
     return request
 
 
-#: Header fields validated before a message is returned; their lines are
-#: collected while splitting so validation needs no second pass.
+#: Header fields validated before a message is returned, in the order of the
+#: lists L{_header_fields} collects their lines in (so validation needs no
+#: second pass over the fields).
 _EAGER = ("via", "from", "to", "call-id", "cseq", "max-forwards", "content-length")
+_MAX_FORWARDS, _LENGTH = 5, 6
+#: Name as written -> (key, canonical name, index in _EAGER or -1).
+_ENTRIES = {
+    name: (key, canon, _EAGER.index(key) if key in _EAGER else -1)
+    for name, (key, canon) in CANONICAL.items()
+}
 
 
-def _header_fields(
-    lines: list[str],
-) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
+def _header_fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], list[list[str]]]:
     """
     Split header field lines into (key, canonical name, value), and collect
-    the values of the L{_EAGER} fields by key.  Content-Length is collected
-    only, never stored.
+    the values of the L{_EAGER} fields.  Content-Length is collected only,
+    never stored.
     """
     fields = []
-    eager: dict[str, list[str]] = {key: [] for key in _EAGER}
-    lengths = eager["content-length"]
-    known = CANONICAL
+    eager: list[list[str]] = [[], [], [], [], [], [], []]
+    known = _ENTRIES
     for i in range(1, len(lines)):
         name, colon, value = lines[i].partition(":")
         if not colon:
@@ -124,38 +128,50 @@ def _header_fields(
         if entry is None:
             entry = _resolve(name)
         value = value.strip(" \t")
-        rows = eager.get(entry[0])
-        if rows is not None:
-            rows.append(value)
-            if rows is lengths:
+        slot = entry[2]
+        if slot >= 0:
+            eager[slot].append(value)
+            if slot == _LENGTH:
                 continue
-        fields.append((*entry, value))
+        fields.append((entry[0], entry[1], value))
     return fields, eager
 
 
-def _resolve(name: str) -> tuple[str, str]:
+def _resolve(name: str) -> tuple[str, str, int]:
     # HCOLON = *( SP / HTAB ) ":" SWS ; field-name = token
     name = name.rstrip(" \t")
-    entry = CANONICAL.get(name) or CANONICAL.get(name.lower())
+    entry = _ENTRIES.get(name) or _ENTRIES.get(name.lower())
     if entry is not None:
         return entry
     if g.token_re.fullmatch(name) is None:
         raise SIPParseError(detail="header field name is not a token")
-    return name.lower(), name
+    return name.lower(), name, -1
 
 
-def _validate(eager: dict[str, list[str]]) -> dict[str, object]:
+def _validate(eager: list[list[str]]) -> dict[str, object]:
     """
     Parse the fields every request and response carries (§8.1.1) and the
     transaction layer matches on (§17.1.3, §17.2.3): the seed of the
     message's typed-value cache.
     """
+    vias, froms, tos, call_ids, cseqs = eager[0], eager[1], eager[2], eager[3], eager[4]
+    if len(froms) == len(tos) == len(call_ids) == len(cseqs) == 1:
+        try:
+            return {
+                "via": _vias(vias),
+                "from": parse_address(froms[0]),
+                "to": parse_address(tos[0]),
+                "call-id": parse_call_id(call_ids[0]),
+                "cseq": parse_cseq(cseqs[0]),
+            }
+        except SIPParseError:
+            pass  # the field-by-field pass below names the culprit
     return {
-        "via": _vias(eager["via"]),
-        "from": _typed_field("From", eager["from"], parse_address),
-        "to": _typed_field("To", eager["to"], parse_address),
-        "call-id": _typed_field("Call-ID", eager["call-id"], parse_call_id),
-        "cseq": _typed_field("CSeq", eager["cseq"], parse_cseq),
+        "via": _vias(vias),
+        "from": _typed_field("From", froms, parse_address),
+        "to": _typed_field("To", tos, parse_address),
+        "call-id": _typed_field("Call-ID", call_ids, parse_call_id),
+        "cseq": _typed_field("CSeq", cseqs, parse_cseq),
     }
 
 
