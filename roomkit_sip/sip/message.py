@@ -11,8 +11,9 @@ writes the length of the body.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from roomkit_sip.sip import _grammar as g
 from roomkit_sip.sip.errors import SIPParseError
@@ -27,6 +28,8 @@ from roomkit_sip.sip.fields import (
 )
 from roomkit_sip.sip.headers import Headers, split_list
 from roomkit_sip.sip.uri import URI, Address, parse_address, parse_uri
+
+_T = TypeVar("_T")
 
 # RFC 3261 §21 and later registrations: the default reason phrases.
 REASON_PHRASES = {
@@ -56,7 +59,7 @@ REASON_PHRASES = {
     606: "Not Acceptable", 607: "Unwanted", 608: "Rejected",
 }  # fmt: skip
 
-# Method = INVITEm / ... / extension-method ; extension-method = token
+# Method = INVITEm / ACKm / ... / extension-method ; extension-method = token
 _METHOD_RE = g.token_re
 # Request-URI text: no whitespace or control characters (it is parsed apart).
 _URI_TEXT_RE = re.compile(r"[!-~\x80-\U0010ffff]+")
@@ -73,7 +76,7 @@ def _single(name: str, rows: list[str]) -> str:
     return rows[0]
 
 
-def _typed_field(name: str, rows: list[str], parse):  # type: ignore[no-untyped-def]
+def _typed_field(name: str, rows: list[str], parse: Callable[[str], _T]) -> _T:
     value = _single(name, rows)
     try:
         return parse(value)
@@ -101,15 +104,15 @@ def _contacts(rows: list[str]) -> tuple[Address, ...]:
         raise SIPParseError(detail=f"Contact: {e.detail}") from None
 
 
-def _required(name: str, parse):  # type: ignore[no-untyped-def]
-    def typed(rows: list[str]):  # type: ignore[no-untyped-def]
+def _required(name: str, parse: Callable[[str], _T]) -> Callable[[list[str]], _T]:
+    def typed(rows: list[str]) -> _T:
         return _typed_field(name, rows, parse)
 
     return typed
 
 
-def _optional(name: str, parse):  # type: ignore[no-untyped-def]
-    def typed(rows: list[str]):  # type: ignore[no-untyped-def]
+def _optional(name: str, parse: Callable[[str], _T]) -> Callable[[list[str]], _T | None]:
+    def typed(rows: list[str]) -> _T | None:
         return None if not rows else _typed_field(name, rows, parse)
 
     return typed
@@ -138,12 +141,12 @@ class _Message:
     @property
     def call_id(self) -> str:
         """The Call-ID (§20.8)."""
-        return self.headers._typed("call-id", _call_id)  # type: ignore[no-any-return]
+        return self.headers._typed("call-id", _call_id)
 
     @property
     def cseq(self) -> CSeq:
         """The CSeq (§20.16)."""
-        return self.headers._typed("cseq", _cseq)  # type: ignore[no-any-return]
+        return self.headers._typed("cseq", _cseq)
 
     @property
     def vias(self) -> list[Via]:
@@ -158,12 +161,12 @@ class _Message:
     @property
     def from_(self) -> Address:
         """The From address (§20.20)."""
-        return self.headers._typed("from", _from)  # type: ignore[no-any-return]
+        return self.headers._typed("from", _from)
 
     @property
     def to(self) -> Address:
         """The To address (§20.39)."""
-        return self.headers._typed("to", _to)  # type: ignore[no-any-return]
+        return self.headers._typed("to", _to)
 
     @property
     def contacts(self) -> list[Address]:
@@ -173,12 +176,12 @@ class _Message:
     @property
     def max_forwards(self) -> int | None:
         """Max-Forwards (§20.22), C{None} when absent."""
-        return self.headers._typed("max-forwards", _max_forwards)  # type: ignore[no-any-return]
+        return self.headers._typed("max-forwards", _max_forwards)
 
     @property
     def content_type(self) -> str | None:
         """The body's media type as C{type/subtype} in lower case, or C{None}."""
-        return self.headers._typed("content-type", _content_type)  # type: ignore[no-any-return]
+        return self.headers._typed("content-type", _content_type)
 
     def __bytes__(self) -> bytes:
         return serialize(self)  # type: ignore[arg-type]

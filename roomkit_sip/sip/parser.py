@@ -8,8 +8,8 @@ transaction and dialog layers trust without checking again:
 
   - the start line: exactly one SP between its parts (RFC 3261 §7.1, §7.2;
     RFC 4475 §3.1.2.9, §3.1.2.10), the method a token, SIP/2.0 (else 505,
-    §8.2.2... §21.5.6), a well-formed Request-URI without headers
-    (RFC 4475 §3.1.2.11), a status code from 100 to 699;
+    §21.5.6), a well-formed Request-URI without headers (§19.1.1;
+    RFC 4475 §3.1.2.11), a status code from 100 to 699;
   - every header field line: a token name, a colon, no bare CR or LF;
   - Via (at least one, every element well-formed), From, To, Call-ID and
     CSeq (exactly one each, well-formed; a request's CSeq method equal to its
@@ -265,7 +265,8 @@ def salvage_request(data: bytes) -> Request | None:
 
     @return: a L{Request} with the readable Via (the top one at least), From,
         To, Call-ID and CSeq fields, or C{None} when no answer can be sent
-        (a response, an ACK, §17.1.1.3, or no well-formed top Via, §18.2.2).
+        (a response; an ACK, which is never answered, §17; no top Via to
+        route the answer by, §18.2.2).
     """
     end = data.find(b"\r\n\r\n")
     head = (data if end < 0 else data[:end]).decode("utf-8", "surrogateescape")
