@@ -470,5 +470,11 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         if self._engine is None:
             raise RuntimeError("SIPVoiceBackend.start() must be called before register()")
         await outbound.register(
-            self._engine, registrar_addr, username, password, domain=domain, expires=expires
+            self._engine,
+            self._reactor,
+            registrar_addr,
+            username,
+            password,
+            domain=domain,
+            expires=expires,
         )

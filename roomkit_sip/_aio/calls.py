@@ -96,6 +96,9 @@ class CallEvents:
         entry = self._table.find(call)
         if entry is None:
             return
+        rate = call.sample_rate
+        if entry.session.metadata.get("codec_sample_rate") != rate:
+            self._codec_changed(entry)
         listeners = self._listeners
         if listeners.audio is None and not len(listeners.audio_subscribers):
             return
@@ -105,6 +108,19 @@ class CallEvents:
         if listeners.audio is not None:
             self._runner.call_user(listeners.audio, entry.session, frame)
         listeners.audio_subscribers.fire(self._runner, entry.session, frame)
+
+    def _codec_changed(self, entry: Entry) -> None:
+        """A re-INVITE changed the codec: the session's rate keys follow."""
+        rate = entry.call.sample_rate
+        meta = entry.session.metadata
+        for key in ("input_sample_rate", "output_sample_rate", "codec_sample_rate"):
+            meta[key] = rate
+        for key in ("codec", "rtp_clock_rate"):
+            if key in entry.call.metadata:
+                meta[key] = entry.call.metadata[key]
+        self._log.info(
+            "SIP session {session_id} now at {rate} Hz", session_id=entry.session.id, rate=rate
+        )
 
     def dtmf_received(self, call: Any, event: Any) -> None:
         entry = self._table.find(call)

@@ -11,10 +11,10 @@ refusals as C{CallFailed(status, reason)}; this module translates.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from roomkit_sip._aio.bridge import as_awaitable
@@ -112,6 +112,7 @@ async def dial(
 
 async def register(
     engine: Any,
+    clock: IReactorTime,
     registrar_addr: tuple[str, int],
     username: str,
     password: str,
@@ -120,18 +121,24 @@ async def register(
     expires: int,
 ) -> Any:
     """
-    Register, and wait (at most L{REGISTER_TIMEOUT}) for the first answer.
+    Register, and wait (at most L{REGISTER_TIMEOUT}, on the engine's clock)
+    for the registrar's first answer.  The engine keeps the binding fresh
+    afterwards and removes it when it stops.
+
+    @return: the engine's C{Registration}.
     """
     registration = engine.register(
         tuple(registrar_addr), username=username, password=password, domain=domain, expires=expires
     )
-    first = registration if isinstance(registration, defer.Deferred) else None
-    if first is None:
+    if not isinstance(registration, defer.Deferred):
         return registration
+    registration.addTimeout(REGISTER_TIMEOUT, clock)
     try:
-        return await asyncio.wait_for(as_awaitable(first), REGISTER_TIMEOUT)
-    except TimeoutError:
-        raise
+        return await as_awaitable(registration)
+    except defer.TimeoutError as e:
+        raise TimeoutError(
+            f"the registrar {registrar_addr} did not answer within {REGISTER_TIMEOUT} s"
+        ) from e
     except Exception as e:
         refusal = _refusal(e)
         if refusal is None:

@@ -43,7 +43,8 @@ class Playback:
     """
     The outbound side of one live call.
 
-    @ivar rate: the codec's PCM rate, which everything queued must have.
+    The codec's PCM rate, which everything queued must have, is read from
+    the call each time: a re-INVITE may change the codec mid-call.
     """
 
     _log = Logger()
@@ -64,10 +65,9 @@ class Playback:
         self._clock = clock
         self._played = played
         self._runner = runner
-        self.rate: int = call.sample_rate
         self._streams: set[asyncio.Task[None]] = set()
         self._cut: set[asyncio.Task[None]] = set()
-        self._sync_resampler = StreamResampler(self.rate)
+        self._sync_resampler = StreamResampler(call.sample_rate)
         self._until = 0.0
         self._ended_reports = 0
         self._closed = False
@@ -105,7 +105,7 @@ class Playback:
             self._cut.discard(task)
 
     async def _feed(self, chunks: AsyncIterator[Any]) -> None:
-        resampler = StreamResampler(self.rate)
+        resampler = StreamResampler(self._call.sample_rate)
         failure: Exception | None = None
         try:
             async for chunk in chunks:
@@ -127,6 +127,7 @@ class Playback:
                 f"(accepted: {sorted(_PCM_FORMATS)})"
             )
         if chunk.data:
+            resampler.retarget(self._call.sample_rate)
             pcm = resampler.convert(chunk.data, chunk.sample_rate, chunk.channels)
             if pcm:
                 self._call.send_audio(pcm)
@@ -135,6 +136,7 @@ class Playback:
         """One frame straight to RTP, past the queue (C{send_audio_sync})."""
         if self._closed:
             return
+        self._sync_resampler.retarget(self._call.sample_rate)
         pcm = self._sync_resampler.convert(chunk.data, chunk.sample_rate, chunk.channels)
         if pcm:
             self._call.send_audio_now(pcm)
@@ -203,13 +205,14 @@ class Playback:
 
     def _report(self, pcm: bytes, played_bytes: int, ended: bool, queued_ms: float) -> None:
         now = self._clock.seconds()
+        rate = self._call.sample_rate
         if pcm:
-            self._until = max(now, self._until) + len(pcm) / (2 * self.rate)
+            self._until = max(now, self._until) + len(pcm) / (2 * rate)
         if not len(self._played):
             return
         audio = AudioFrame(
             data=bytes(pcm),
-            sample_rate=self.rate,
+            sample_rate=rate,
             metadata={
                 "played_bytes": played_bytes,
                 "playback_buffer_ms": max(0.0, self._until - now) * 1000.0,

@@ -39,6 +39,12 @@ class StreamResampler:
         self._state: object = None
         self._carry = b""
 
+    def retarget(self, to_rate: int) -> None:
+        """Convert to C{to_rate} from now on (the call changed codec)."""
+        if to_rate != self.to_rate:
+            self.to_rate = to_rate
+            self._state = None
+
     def convert(self, data: bytes, from_rate: int, channels: int = 1) -> bytes:
         """
         @param data: PCM16LE at C{from_rate} Hz.

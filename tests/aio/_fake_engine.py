@@ -17,8 +17,8 @@ audio and key presses.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -30,6 +30,7 @@ from roomkit_sip.engine.events import DTMFEvent, PlayedFrame
 __all__ = ["CallFailed", "FakeCall", "FakeEngine", "FakeIncomingCall"]
 
 _ids = itertools.count(1)
+_T = TypeVar("_T")
 
 CODECS = {"PCMU": PCMU, "PCMA": PCMA, "G722": G722}
 
@@ -137,7 +138,7 @@ class FakeCall:
         self._queue.clear()
         self._stop_timer()
         if was_playing:
-            self._report(b"", 0, ended=True)
+            self.report_played(b"", 0, ended=True)
         self._settle(False)
         return was_playing
 
@@ -211,19 +212,20 @@ class FakeCall:
             played = len(chunk)
             pcm = chunk + b"\x00" * (self._frame - len(chunk))
             self.sent.append((self._clock.seconds(), pcm))
-            self._report(pcm, played)
+            self.report_played(pcm, played)
             self._rtp_ts += self.clock_rate // 50
             self._timer = self._clock.callLater(FRAME_S, self._tick)
             return
         if self._response_ended:
             self._started = False
-            self._report(b"", 0, ended=True)
+            self.report_played(b"", 0, ended=True)
             self._settle(True)
         else:
             # Underrun mid-response: wait for more audio.
             self._timer = self._clock.callLater(FRAME_S, self._tick)
 
-    def _report(self, pcm: bytes, played: int, ended: bool = False) -> None:
+    def report_played(self, pcm: bytes, played: int, ended: bool = False) -> None:
+        """Tell C{on_played} subscribers a frame went out (the engine's report)."""
         queued_ms = len(self._queue) / 2 / self.sample_rate * 1000
         frame = PlayedFrame(pcm, self._rtp_ts, played, queued_ms, ended)
         for callback in list(self._played):
@@ -379,10 +381,50 @@ def fake_backend_class() -> type:
     from roomkit_sip.asyncio import SIPVoiceBackend
 
     class FakeEngineBackend(SIPVoiceBackend):  # type: ignore[misc, valid-type]
+        fake_engine: FakeEngine | None = None
+
         def _make_engine(self, reactor: Any, config: Any, handler: Any) -> FakeEngine:
-            return FakeEngine(reactor, config, handler)
+            self.fake_engine = FakeEngine(reactor, config, handler)
+            return self.fake_engine
 
     return FakeEngineBackend
+
+
+def run_backend(
+    scenario: Callable[[Any, Any], Awaitable[_T]], *, start: bool = True, **keywords: Any
+) -> _T:
+    """
+    Run C{scenario(backend, clock)} on a fresh loop: a backend on a
+    L{FakeEngine}, both timed by a L{MemoryUDPReactor} the scenario
+    advances.  The backend is closed afterwards, whatever happens.
+
+    @param start: start the backend before the scenario.
+    @param keywords: for the backend's constructor.
+    """
+    from roomkit_sip.testing import MemoryUDPReactor
+    from tests.aio import run_scenario
+
+    async def main(_: object) -> _T:
+        clock = MemoryUDPReactor()
+        keywords.setdefault("local_sip_addr", ("127.0.0.1", 5062))
+        backend = fake_backend_class()(reactor=clock, **keywords)
+        try:
+            if start:
+                await backend.start()
+            return await scenario(backend, clock)
+        finally:
+            await backend.close()
+
+    return run_scenario(main)
+
+
+async def answer(backend: Any, **call_kw: Any) -> FakeCall:
+    """An INVITE the backend answers; the engine's call."""
+    from roomkit_sip._aio.bridge import as_awaitable
+
+    call = await as_awaitable(backend.fake_engine.invite(**call_kw))
+    assert call is not None, "the backend refused the call"
+    return call
 
 
 async def turn(times: int = 5) -> None:
