@@ -49,6 +49,15 @@ def _bind(count: int) -> list[socket.socket]:
     return out
 
 
+def _run_delay() -> float:
+    """Seconds spent runnable but waiting for a CPU (Linux schedstat)."""
+    try:
+        with open("/proc/self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class _Stream:
     """What arrived from one engine port."""
 
@@ -88,6 +97,7 @@ def run() -> None:
     late_ticks = 0
     tick = 0
     deadline = end + 2.0
+    waited, started = _run_delay(), time.time()
     now = time.time()
     while now < t0:
         time.sleep(min(0.01, t0 - now))
@@ -153,6 +163,7 @@ def run() -> None:
         "jitter_p99_ms": pct(0.99),
         "jitter_max_ms": lateness[-1] * 1000 if lateness else 0.0,
         "cpu_s": sum(os.times()[:2]),
+        "cpu_wait": (_run_delay() - waited) / max(1e-9, time.time() - started),
     }
     print(json.dumps(report), flush=True)
 

@@ -20,6 +20,8 @@ unless C{a=rtcp} said otherwise, RFC 3550 §11).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twisted.logger import Logger
 
 from roomkit_sip.media.address import HOLD, OK, check_target
@@ -70,15 +72,16 @@ class MediaRouting:
         self._update()
         return status
 
-    def accept(self, addr: Addr, negotiated: bool) -> bool:
+    def accept(self, addr: Addr, payload_type: int,
+               negotiated: Callable[[int], bool]) -> bool:
         """
         Whether to take an RTP packet from C{addr}; latches on the first one
-        of a C{negotiated} payload type when symmetric.
+        whose payload type is C{negotiated} when symmetric.
         """
         if self.symmetric:
             latched = self._latched_rtp
             if latched is None:
-                if negotiated:
+                if negotiated(payload_type):
                     self._latched_rtp = addr
                     self._update()
                 return True

@@ -310,7 +310,7 @@ class MediaSession:
             return
         routing = self._routing
         dest = routing.rtp_dest
-        if not routing.accept(addr, self._inbound.accepts(packet.payload_type)):
+        if not routing.accept(addr, packet.payload_type, self._inbound.accepts):
             return
         if routing.rtp_dest is not dest:
             self._retarget()  # symmetric RTP just latched

@@ -95,8 +95,8 @@ class RoutingUnitTests(SynchronousTestCase):
     def test_not_symmetric_accepts_everyone(self) -> None:
         routing = MediaRouting(symmetric=False)
         routing.set_remote(PEER)
-        self.assertTrue(routing.accept(INTRUDER, True))
-        self.assertTrue(routing.accept(PEER, True))
+        self.assertTrue(routing.accept(INTRUDER, 0, lambda pt: True))
+        self.assertTrue(routing.accept(PEER, 0, lambda pt: True))
         self.assertEqual((routing.foreign_source, routing.rtp_dest), (1, PEER))
 
     def test_rtcp_mux_peer_hears_rtcp_on_its_rtp_port(self) -> None:
