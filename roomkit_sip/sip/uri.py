@@ -255,7 +255,12 @@ class AbsoluteURI:
 URI = Union[SipURI, TelURI, AbsoluteURI]  # noqa: UP007 (a runtime alias)
 
 
-@lru_cache(maxsize=2048)
+#: URIs up to this length are memoised (L{parse_uri}); longer ones, rare in
+#: real traffic, are parsed each time so the cache stays small (at most
+#: 2048 entries of 256 characters) whatever a peer sends.
+_CACHED_URI_LENGTH = 256
+
+
 def parse_uri(text: str) -> URI:
     """
     Parse a URI by scheme: C{sip}/C{sips}, C{tel}, or any other scheme.
@@ -267,6 +272,12 @@ def parse_uri(text: str) -> URI:
     @raise SIPParseError: (400) C{text} is not a well-formed URI of its
         scheme, e.g. an IPv6 host without brackets (RFC 5118 §4.2).
     """
+    if len(text) <= _CACHED_URI_LENGTH:
+        return _parse_uri_cached(text)
+    return _parse_uri(text)
+
+
+def _parse_uri(text: str) -> URI:
     scheme = text.partition(":")[0].lower()
     if scheme == "sip" or scheme == "sips":
         return _parse_sip(text)
@@ -290,6 +301,9 @@ def parse_uri(text: str) -> URI:
     if match is None or ("%" in text and g.bad_escape_re.search(text)):
         raise _bad("URI")
     return AbsoluteURI(match.group(1).lower(), match.group(2))
+
+
+_parse_uri_cached = lru_cache(maxsize=2048)(_parse_uri)
 
 
 def _parse_sip(text: str) -> SipURI:

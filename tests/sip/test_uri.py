@@ -92,6 +92,14 @@ class SipURIParseTests(SynchronousTestCase):
         uri = replace(parse_uri("sip:%FF@example.com"))  # type: ignore[type-var]
         self.assertEqual(parse_uri(str(uri)), uri)
 
+    def test_long_uris_parse_the_same(self) -> None:
+        # Long URIs bypass the memo: same result, nothing kept.
+        user = "u" * 300
+        uri = parse_uri(f"sip:{user}@example.com")
+        self.assertEqual(uri, SipURI(user=user, host="example.com"))
+        self.assertIsNot(parse_uri(f"sip:{user}@example.com"), uri)
+        self.assertIs(parse_uri("sip:short@example.com"), parse_uri("sip:short@example.com"))
+
     def test_malformed(self) -> None:
         for text in (
             "sip:",
