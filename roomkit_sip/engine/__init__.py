@@ -4,8 +4,21 @@ owns their media and reports to one L{roomkit_sip.interfaces.ICallHandler}.
 See C{docs/engine.md}.
 """
 
+from roomkit_sip.engine.call import Call, CallFailed
 from roomkit_sip.engine.config import EngineConfig
+from roomkit_sip.engine.engine import SIPEngine
 from roomkit_sip.engine.events import DTMFEvent, PlayedFrame
 from roomkit_sip.engine.handler import CallHandler
+from roomkit_sip.engine.incoming import MANUAL, IncomingCall
 
-__all__ = ["CallHandler", "DTMFEvent", "EngineConfig", "PlayedFrame"]
+__all__ = [
+    "MANUAL",
+    "Call",
+    "CallFailed",
+    "CallHandler",
+    "DTMFEvent",
+    "EngineConfig",
+    "IncomingCall",
+    "PlayedFrame",
+    "SIPEngine",
+]

@@ -63,6 +63,8 @@ class EngineConfig:
     session_expires: int = 1800
     min_se: int = 90
     auth: Any = None
+    ring_timeout: float = 90.0
+    tcp_idle_timeout: float = 600.0
 
     def with_changes(self, **changes: Any) -> EngineConfig:
         """A copy with C{changes} applied (then validate it)."""
@@ -109,6 +111,8 @@ class EngineConfig:
             "port_quarantine",
             "rtp_inactivity_timeout",
             "rtp_establishment_timeout",
+            "ring_timeout",
+            "tcp_idle_timeout",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative")
