@@ -315,22 +315,30 @@ def _parse_sip(text: str) -> SipURI:
         raise _bad("SIP URI port")
     if host[0] == "[":
         host = host[1:-1]
-    uri = SipURI(
-        scheme=scheme.lower(),
-        user=None if user is None else _unescape(user),
-        password=None if password is None else _unescape(password),
-        host=host,
-        port=None if port is None else int(port),
-        params=_uri_params(params) if params else EMPTY_PARAMS,
-        headers=tuple(
+    # The grammar has just been checked: fill the slots without the
+    # constructor's validation, which would check it all again.
+    uri = object.__new__(SipURI)
+    _set(uri, "scheme", scheme.lower())
+    _set(uri, "user", None if user is None else _unescape(user))
+    _set(uri, "password", None if password is None else _unescape(password))
+    _set(uri, "host", host)
+    _set(uri, "port", None if port is None else int(port))
+    _set(uri, "params", _uri_params(params) if params else EMPTY_PARAMS)
+    _set(
+        uri,
+        "headers",
+        tuple(
             (_unescape(n), _unescape(v))
             for n, _, v in (h.partition("=") for h in headers.split("&"))
         )
         if headers
         else (),
     )
-    object.__setattr__(uri, "_text", text)
+    _set(uri, "_text", text)
     return uri
+
+
+_set = object.__setattr__
 
 
 def _uri_params(text: str) -> Params:
