@@ -122,7 +122,8 @@ def _judged(outcome: Any, services: EngineServices, incoming: IncomingCall) -> A
     if isinstance(outcome, AuthForbidden):
         raise Refused(403, auth_failure=True)
     if isinstance(outcome, AuthBadRequest):
-        raise Refused(400, "Bad Credentials")
+        detail = "".join(c for c in outcome.detail if c.isprintable() and c not in '"\\')
+        raise Refused(400, "Bad Credentials", (("Warning", f'399 - "{detail[:120]}"'),))
     raise Refused(500)
 
 
