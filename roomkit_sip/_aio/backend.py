@@ -153,6 +153,17 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         return True
 
     @property
+    def local_sip_addr(self) -> tuple[str, int]:
+        """
+        The SIP address: the bound one once started (so a port of 0 shows
+        the port chosen), the configured one before.
+        """
+        if self._engine is not None:
+            host, port = self._engine.local_sip_addr
+            return (host, int(port))
+        return self._options.local_sip_addr
+
+    @property
     def _audio_received_callback(self) -> Callable[..., Any] | None:
         # roomkit's base class reads this name for audio_received_callback.
         return self._listeners.audio

@@ -185,7 +185,9 @@ class SipCaller:
             "a=sendrecv\r\n"
         )
 
-    async def invite(self, x_headers: dict[str, str] | None = None, timeout: float = 5.0) -> Answer:
+    async def invite(
+        self, x_headers: dict[str, str] | None = None, timeout: float = 5.0
+    ) -> Answer:
         """
         Call the server and wait for its final answer; ACK a 2xx.
 
@@ -253,7 +255,9 @@ class SipCaller:
             if remaining <= 0:
                 raise TimeoutError("no answer to the BYE")
             try:
-                start, headers, _ = await asyncio.wait_for(self._responses.get(), min(remaining, T1))
+                start, headers, _ = await asyncio.wait_for(
+                    self._responses.get(), min(remaining, T1)
+                )
             except TimeoutError:
                 self._send(bye)
                 continue
@@ -275,9 +279,13 @@ class SipCaller:
             self.byes.append(headers)
             self.ended.set()
         if method != "ACK":
-            self._reply(headers, 200, "OK", self._answer.sdp if method == "INVITE" and self._answer else "")
+            self._reply(
+                headers, 200, "OK", self._answer.sdp if method == "INVITE" and self._answer else ""
+            )
 
-    def _reply(self, headers: dict[str, list[str]], status: int, reason: str, sdp: str = "") -> None:
+    def _reply(
+        self, headers: dict[str, list[str]], status: int, reason: str, sdp: str = ""
+    ) -> None:
         vias = "".join(f"Via: {v}\r\n" for v in headers.get("via", []))
         content = "Content-Type: application/sdp\r\n" if sdp else ""
         self._send(
@@ -307,7 +315,9 @@ class SipCaller:
             RtpPacket(self._loop.time(), pt, bool(data[1] & 0x80), seq, ts, ssrc, payload)
         )
 
-    def _rtp_send(self, pt: int, payload: bytes, marker: bool = False, ts: int | None = None) -> None:
+    def _rtp_send(
+        self, pt: int, payload: bytes, marker: bool = False, ts: int | None = None
+    ) -> None:
         assert self._rtp is not None and self._rtp.transport is not None and self._answer
         self._seq = (self._seq + 1) & 0xFFFF
         header = struct.pack(
