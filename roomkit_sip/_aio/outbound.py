@@ -49,6 +49,20 @@ def credentials_of(auth: Any) -> tuple[str, str] | None:
     raise TypeError(f"dial(auth=...) needs (username, password) or .username/.password: {auth!r}")
 
 
+def _engine_method(engine: Any, name: str, what: str) -> Any:
+    """
+    @raise NotImplementedError: (a C{RuntimeError}) when the engine in use
+        has no such method yet, saying so rather than failing on an
+        attribute.
+    """
+    method = getattr(engine, name, None)
+    if not callable(method):
+        raise NotImplementedError(
+            f"this roomkit-sip engine cannot {what} yet (SIPEngine.{name} is missing)"
+        )
+    return method
+
+
 def _refusal(failure_value: BaseException) -> tuple[int, str] | None:
     status = getattr(failure_value, "status", None)
     if type(status) is int:
@@ -78,9 +92,10 @@ async def dial(
     @param silence_s: seconds of silence to play once answered
         (C{send_silence_on_answer}: wakes trunks that wait for our RTP).
     """
+    place = _engine_method(engine, "dial", "place calls")
     codecs = resolve_codecs([codec])
     traces.dialling(channel_id, room_id, from_uri, to_uri)
-    d = engine.dial(
+    d = place(
         to_uri,
         from_uri,
         tuple(proxy_addr),
@@ -127,7 +142,8 @@ async def register(
 
     @return: the engine's C{Registration}.
     """
-    registration = engine.register(
+    register_with = _engine_method(engine, "register", "register with a registrar")
+    registration = register_with(
         tuple(registrar_addr), username=username, password=password, domain=domain, expires=expires
     )
     if not isinstance(registration, defer.Deferred):

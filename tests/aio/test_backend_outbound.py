@@ -15,7 +15,17 @@ from twisted.trial.unittest import SynchronousTestCase
 
 import roomkit_sip.asyncio as rk
 from roomkit_sip._aio.outbound import REGISTER_TIMEOUT, credentials_of
-from tests.aio._fake_engine import CallFailed, FakeCall, advance, run_backend, turn, until
+from tests.aio import run_scenario
+from tests.aio._fake_engine import (
+    CallFailed,
+    FakeCall,
+    FakeEngine,
+    advance,
+    fake_backend_class,
+    run_backend,
+    turn,
+    until,
+)
 
 TO = "sip:bob@example.com"
 FROM = "sip:bot@example.com"
@@ -210,3 +220,47 @@ class RegisterTests(SynchronousTestCase):
         early, error = run_backend(scenario)
         self.assertFalse(early)
         self.assertIsInstance(error, TimeoutError)
+
+
+class MissingEngineSupportTests(SynchronousTestCase):
+    def test_engine_without_dial_or_register(self) -> None:
+        """
+        An engine without C{dial}/C{register} makes them raise
+        NotImplementedError (a RuntimeError, as roomkit's refusals) naming
+        what is missing, instead of an AttributeError.
+        """
+
+        class Limited(FakeEngine):
+            def __getattribute__(self, name: str) -> Any:
+                if name in ("dial", "register"):
+                    raise AttributeError(name)
+                return super().__getattribute__(name)
+
+        class Backend(fake_backend_class()):  # type: ignore[misc]
+            def _make_engine(self, reactor: Any, config: Any, handler: Any) -> Any:
+                return Limited(reactor, config, handler)
+
+        async def scenario(_: object) -> list[str]:
+            from roomkit_sip.testing import MemoryUDPReactor
+
+            backend = Backend(local_sip_addr=("127.0.0.1", 5062), reactor=MemoryUDPReactor())
+            await backend.start()
+            errors = []
+            try:
+                for attempt in (
+                    backend.dial(TO, FROM, PROXY),
+                    backend.register(("127.0.0.1", 5090), username="u", password="p"),
+                ):
+                    try:
+                        await attempt
+                    except NotImplementedError as e:
+                        errors.append(str(e))
+            finally:
+                await backend.close()
+            return errors
+
+        errors = run_scenario(scenario)
+        self.assertEqual(len(errors), 2)
+        self.assertIn("SIPEngine.dial", errors[0])
+        self.assertIn("SIPEngine.register", errors[1])
+        self.assertTrue(issubclass(NotImplementedError, RuntimeError))
