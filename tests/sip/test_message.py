@@ -289,3 +289,35 @@ class MakeResponseTests(SynchronousTestCase):
         request = invite()
         self.assertEqual(make_response(request, 200).top_via, request.top_via)
         self.assertIsInstance(request.top_via, Via)
+
+
+class ExportTests(SynchronousTestCase):
+    def test_contract_names(self) -> None:
+        # docs/architecture.md, "SIP messages": what other modules import.
+        import roomkit_sip.sip as sip
+        from roomkit_sip.sip import errors, fields, framing, headers, message, parser, uri
+
+        expected = {
+            "parse_message": parser.parse_message,
+            "serialize": message.serialize,
+            "SIPParseError": errors.SIPParseError,
+            "Request": message.Request,
+            "Response": message.Response,
+            "Headers": headers.Headers,
+            "SipURI": uri.SipURI,
+            "TelURI": uri.TelURI,
+            "AbsoluteURI": uri.AbsoluteURI,
+            "parse_uri": uri.parse_uri,
+            "Address": uri.Address,
+            "Via": fields.Via,
+            "CSeq": fields.CSeq,
+            "make_response": message.make_response,
+            "StreamFramer": framing.StreamFramer,
+            "SIPFramingError": errors.SIPFramingError,
+        }
+        for name, value in expected.items():
+            self.assertIn(name, sip.__all__)
+            self.assertIs(getattr(sip, name), value)
+        self.assertEqual(sorted(sip.__all__), sorted(set(sip.__all__)))
+        for name in sip.__all__:
+            self.assertTrue(hasattr(sip, name), name)
