@@ -75,6 +75,8 @@ class Endpoint:
                 self._refuse(txn, request, Refusal(400, error.reason))
 
     def _dispatch(self, txn: Any, request: Request) -> None:
+        if request.method == "INVITE" and request.to.tag is None:
+            txn.reply(100)  # at once: the caller stops retransmitting (§8.2.6.1)
         for check in (check_method, check_scheme, check_require):
             refusal = check(request)
             if refusal is not None:

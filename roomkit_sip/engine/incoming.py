@@ -107,11 +107,10 @@ class IncomingCall:
     # -- the pipeline ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Answer 100 and run admission, then the application's hook."""
+        """Run admission, then the application's hook (the 100 went already)."""
         services = self._services
         services.stats.invites += 1
         services.registry.add_pending(self._txn, self)
-        self._txn.reply(100)
         d = admit(services, self)
         self._pending = d
         d.addCallbacks(self._admitted, self._refused)

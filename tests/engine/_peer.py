@@ -58,6 +58,21 @@ def offer_sdp(
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+def slow(log: list[Any]) -> Any:
+    """
+    A verdict function: each call returns a new pending Deferred, appended
+    to C{log}, which records its own cancellation in C{log} too.
+    """
+
+    def verdict(incoming: Any) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        log.append(d)
+        d.addErrback(lambda failure: log.append(failure.type) and None)
+        return d
+
+    return verdict
+
+
 class Recorder(CallHandler):
     """
     Records every event; C{verdict} is what C{incoming_call} returns (a
@@ -99,8 +114,14 @@ class Recorder(CallHandler):
 class Harness:
     """A started engine in memory, with its reactor and SIP port."""
 
-    def __init__(self, handler: Any = None, **changes: Any) -> None:
+    def __init__(self, handler: Any = None, *, auth_with: Any = None, **changes: Any) -> None:
+        """
+        @param auth_with: C{auth_with(reactor)} builds the C{auth} setting
+            (an authenticator needs the engine's clock).
+        """
         self.reactor = MemoryUDPReactor()
+        if auth_with is not None:
+            changes["auth"] = auth_with(self.reactor)
         settings: dict[str, Any] = {
             "sip_host": HOST,
             "sip_port": 5060,
@@ -291,3 +312,31 @@ def fired(d: Deferred[Any]) -> Any:
     d.addBoth(results.append)
     assert results, "the Deferred has not fired"
     return results[0]
+
+
+def sdp_port(message: Request | Response) -> int:
+    """The audio port of a message's SDP body."""
+    for line in message.body.decode().splitlines():
+        if line.startswith("m=audio "):
+            return int(line.split()[1])
+    raise AssertionError("no m=audio line")
+
+
+def sdp_lines(message: Request | Response) -> list[str]:
+    return message.body.decode().splitlines()
+
+
+def assert_released(test: Any, h: Harness) -> None:
+    """
+    Once every timer has run out: nothing scheduled, no port allocated or
+    resting, no call, claim, dialog or transaction left.
+    """
+    h.settle()
+    services = h.services
+    test.assertEqual(h.reactor.getDelayedCalls(), [])
+    test.assertEqual(services.allocator.allocated, 0)
+    test.assertEqual(services.allocator.in_quarantine, 0)
+    test.assertTrue(services.registry.empty, services.registry.counts())
+    test.assertEqual(len(services.dialogs), 0)
+    test.assertEqual(len(h.engine._transactions), 0)
+    test.assertEqual([p for p in h.reactor.udp_ports if p[1] != h.sip.port], [])
