@@ -21,10 +21,16 @@ reach the application once each; talking over the greeting cancels it
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import math
+import os
+import signal
+import socket
 import struct
+import sys
 import warnings
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -376,3 +382,152 @@ class PlainAsyncioAppTests(SynchronousTestCase):
         self.assertEqual(result["bye_status"], 200)
         self.assertEqual(result["state"], rk.VoiceSessionState.ENDED)
         self.assertIsNone(result["listed"])
+
+
+# -- the examples (docs/asyncio.md points at them, so they must work)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _load_example(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ExampleTests(SynchronousTestCase):
+    """
+    C{examples/plain_asyncio.py} and C{examples/roomkit_app.py} answer a
+    real call.
+    """
+
+    def setUp(self) -> None:
+        try:
+            _engine_or_skip()
+        except SkipTestError as e:
+            raise self.skipTest(str(e)) from None
+
+    def test_plain_example(self) -> None:
+        """
+        The plain asyncio example greets, beeps on a key press and echoes
+        the caller once the greeting is over.
+        """
+        example = _load_example("plain_asyncio")
+
+        async def scenario(reactor: Any) -> tuple[int, int, int]:
+            loop = asyncio.get_running_loop()
+            backend = example.make_backend("127.0.0.1", 0, RTP_PORTS, reactor=reactor)
+            await backend.start()
+            caller = await _make_caller(backend)
+            try:
+                await caller.invite()
+                await CallScript(caller).greeting_heard()
+                await asyncio.sleep(2.2)  # the two-second chime
+                greeting = rms(caller.audio())
+                mark = loop.time()
+                await caller.talk(tone(8000, 0.6, 500.0))
+                await asyncio.sleep(0.2)
+                echoed = rms(caller.audio(since=mark))
+                mark = loop.time()
+                await caller.press("5")
+                await asyncio.sleep(0.4)
+                beep = rms(caller.audio(since=mark))
+                await caller.bye()
+            finally:
+                caller.close()
+                await backend.close()
+            return greeting, echoed, beep
+
+        greeting, echoed, beep = run_scenario(scenario, timeout=CALL_TIMEOUT)
+        self.assertGreater(greeting, 2000)
+        self.assertGreater(echoed, 2000)
+        self.assertGreater(beep, 1000)
+
+    def test_plain_example_as_program(self) -> None:
+        """
+        Run as a program (the backend installing the asyncio reactor
+        itself), the example answers a call and exits cleanly on SIGTERM.
+        """
+        port = _free_udp_port()
+
+        async def scenario(_: Any) -> tuple[int | None, bytes, int]:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, str(EXAMPLES / "plain_asyncio.py"), "--port", str(port),
+                "--rtp-ports", "42500", "42600",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
+            )  # fmt: skip
+            assert process.stdout is not None
+            output = b""
+            try:
+                while b"SIP backend listening on" not in output:
+                    line = await asyncio.wait_for(process.stdout.readline(), WAIT)
+                    if not line:
+                        raise AssertionError(f"the example exited:\n{output.decode()}")
+                    output += line
+                caller = SipCaller(("127.0.0.1", port))
+                await caller.open()
+                try:
+                    await caller.invite()
+                    await CallScript(caller).greeting_heard()
+                    await asyncio.sleep(0.5)
+                    heard = rms(caller.audio())
+                    await caller.bye()
+                finally:
+                    caller.close()
+                process.send_signal(signal.SIGTERM)
+                rest, _ = await asyncio.wait_for(process.communicate(), WAIT)
+                return process.returncode, output + rest, heard
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+
+        code, output, heard = run_scenario(scenario, timeout=CALL_TIMEOUT)
+        self.assertEqual(code, 0, output.decode())
+        self.assertIn(b"Installed the asyncio reactor", output)
+        self.assertIn(b"SIP backend closed", output)
+        self.assertGreater(heard, 2000)
+
+    def test_roomkit_example(self) -> None:
+        """
+        The roomkit example greets (ON_SESSION_STARTED) and reads a key
+        press back (ON_DTMF).
+        """
+        if not rk.HAVE_ROOMKIT:
+            raise self.skipTest("roomkit is not installed: it needs Python 3.12+")
+        example = _load_example("roomkit_app")
+
+        async def scenario(reactor: Any) -> tuple[int, int]:
+            loop = asyncio.get_running_loop()
+            kit, voice, backend = example.build_app("127.0.0.1", 0, RTP_PORTS, reactor=reactor)
+            await backend.start()
+            caller = await _make_caller(backend)
+            try:
+                await caller.invite()
+                await CallScript(caller).greeting_heard()
+                greeting = rms(caller.audio())
+                while caller.received[-1].arrival > loop.time() - 0.3:
+                    await asyncio.sleep(0.1)  # until the greeting is over
+                mark = loop.time()
+                await caller.press("7")
+                await asyncio.sleep(1.0)
+                read_back = rms(caller.audio(since=mark))
+                await caller.bye()
+            finally:
+                caller.close()
+                await kit.close()
+                await backend.close()
+            return greeting, read_back
+
+        greeting, read_back = run_scenario(scenario, timeout=CALL_TIMEOUT)
+        self.assertGreater(greeting, 2000)
+        self.assertGreater(read_back, 2000)
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
