@@ -292,11 +292,20 @@ class Caller:
         assert finals, f"no final response to {method}: {self.statuses(method)}"
         return finals[-1]
 
-    def requests(self, method: str) -> list[Request]:
-        return [
-            m for m in self.received()
-            if isinstance(m, Request) and m.method == method and m.call_id == self.call_id
-        ]  # fmt: skip
+    def requests(self, method: str, copies: bool = False) -> list[Request]:
+        """
+        The requests of C{method} the engine sent us, retransmissions (same
+        branch and CSeq) left out unless C{copies}.
+        """
+        found: list[Request] = []
+        seen = set()
+        for m in self.received():
+            if isinstance(m, Request) and m.method == method and m.call_id == self.call_id:
+                key = (m.top_via.branch, m.cseq.seq)
+                if copies or key not in seen:
+                    seen.add(key)
+                    found.append(m)
+        return found
 
     def connect(self) -> Response:
         """INVITE, get 200, ACK it: an answered call."""
