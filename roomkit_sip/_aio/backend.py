@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from roomkit_sip._aio import outbound
@@ -413,7 +414,13 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         if entry is None:
             self._log.warn("send_dtmf: no live session {session_id}", session_id=session.id)
             return
-        entry.call.send_dtmf(digit, duration_ms)
+        sent = entry.call.send_dtmf(digit, duration_ms)
+        if isinstance(sent, Deferred):
+            sent.addErrback(
+                lambda f: self._log.failure(
+                    "DTMF {digit} to {session_id} failed", f, digit=digit, session_id=session.id
+                )
+            )
 
     async def send_transcription(self, session: Any, text: str, role: str = "user") -> None:
         """SIP has no text channel: the line is logged."""

@@ -140,16 +140,6 @@ class TraceEmitter:
             {"call_id": session.metadata.get("call_id")},
         )
 
-    def reinvite(self, session: Any) -> None:
-        """The caller refreshed or changed the session."""
-        self._emit(
-            session,
-            "inbound",
-            f"re-INVITE from {session.metadata.get('caller')} (session refresh)",
-            None,
-            {"call_id": session.metadata.get("call_id")},
-        )
-
     def dialling(self, channel_id: str, room_id: str | None, from_uri: str, to_uri: str) -> None:
         """An outbound INVITE is about to leave (its Call-ID is not known yet)."""
         self._emit(

@@ -16,6 +16,7 @@ import roomkit_sip.asyncio as rk
 from roomkit_sip._aio.options import _FIELDS as FIELDS
 from roomkit_sip._aio.options import BackendOptions
 from roomkit_sip.engine.config import EngineConfig
+from tests.aio._roomkit import require_roomkit
 
 #: roomkit 0.109's keywords and defaults (contract §6.1), in its order.
 ROOMKIT_KEYWORDS: dict[str, Any] = {
@@ -109,8 +110,7 @@ class KeywordTests(SynchronousTestCase):
         With roomkit installed, the names and defaults match its backend's
         constructor exactly.
         """
-        if not rk.HAVE_ROOMKIT:
-            raise self.skipTest("roomkit is not installed (it needs Python 3.12+)")
+        require_roomkit(self)
         from roomkit.voice.backends.sip import SIPVoiceBackend as Theirs
 
         theirs = inspect.signature(Theirs.__init__).parameters

@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 import roomkit_sip.asyncio as rk
 from roomkit_sip._aio import types as own
+from tests.aio._roomkit import require_roomkit
 
 NAMES = ("VoiceSession", "AudioFrame", "AudioChunk", "DTMFEvent", "ProtocolTrace")
 
@@ -56,8 +57,7 @@ class SelectionTests(SynchronousTestCase):
         The package's classes have roomkit's public fields and defaults, so
         code written against either works with both.
         """
-        if not rk.HAVE_ROOMKIT:
-            raise self.skipTest("roomkit is not installed (it needs Python 3.12+)")
+        require_roomkit(self)
         for name, theirs in _roomkit_classes().items():
             mine = {f.name: f.default for f in dataclasses.fields(getattr(own, name))}
             public = {

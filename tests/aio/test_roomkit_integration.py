@@ -37,6 +37,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 import roomkit_sip.asyncio as rk
 from tests.aio import run_scenario
+from tests.aio._roomkit import require_roomkit
 from tests.aio._sip_caller import SipCaller
 
 with warnings.catch_warnings():
@@ -152,15 +153,12 @@ def _backend(reactor: Any) -> Any:
     )
 
 
-def _engine_or_skip() -> None:
+def require_engine(test: SynchronousTestCase) -> None:
+    """Skip C{test} if the call engine cannot be imported (it is built separately)."""
     try:
         from roomkit_sip.engine import SIPEngine  # noqa: F401
     except ImportError as e:
-        raise SkipTestError(f"the call engine cannot be imported: {e}") from e
-
-
-class SkipTestError(Exception):
-    pass
+        raise test.skipTest(f"the call engine cannot be imported: {e}") from None
 
 
 class RoomkitAppTests(SynchronousTestCase):
@@ -169,15 +167,8 @@ class RoomkitAppTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        if not rk.HAVE_ROOMKIT:
-            raise self.skipTest(
-                "roomkit is not installed: it needs Python 3.12+ and the 'roomkit' extra "
-                "(pip install 'roomkit-sip[roomkit]')"
-            )
-        try:
-            _engine_or_skip()
-        except SkipTestError as e:
-            raise self.skipTest(str(e)) from None
+        require_roomkit(self)
+        require_engine(self)
 
     def test_call(self) -> None:
         """
@@ -299,10 +290,7 @@ class PlainAsyncioAppTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        try:
-            _engine_or_skip()
-        except SkipTestError as e:
-            raise self.skipTest(str(e)) from None
+        require_engine(self)
 
     def test_call(self) -> None:
         """
@@ -404,10 +392,7 @@ class ExampleTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        try:
-            _engine_or_skip()
-        except SkipTestError as e:
-            raise self.skipTest(str(e)) from None
+        require_engine(self)
 
     def test_plain_example(self) -> None:
         """
@@ -496,8 +481,7 @@ class ExampleTests(SynchronousTestCase):
         The roomkit example greets (ON_SESSION_STARTED) and reads a key
         press back (ON_DTMF).
         """
-        if not rk.HAVE_ROOMKIT:
-            raise self.skipTest("roomkit is not installed: it needs Python 3.12+")
+        require_roomkit(self)
         example = _load_example("roomkit_app")
 
         async def scenario(reactor: Any) -> tuple[int, int]:
