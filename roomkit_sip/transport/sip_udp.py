@@ -31,10 +31,17 @@ Addr = tuple[str, int]
 Deliver = Callable[[Request | Response, Addr, str], object]
 
 
+#: Where an answer goes (§18.2.2); without it, it reaches nobody.
+_ROUTED_BY = ("Via",)
+
+
 def error_answer(error: SIPParseError, source: Addr, transport: str) -> tuple[bytes, Addr] | None:
     """
     The answer to a request that failed to parse, and where it goes, or
-    C{None} when there is nothing to answer (a response, an ACK, no Via).
+    C{None} when there is nothing to answer (a response, an ACK, no Via to
+    send it along).  What was salvaged is copied (§8.2.6.2): a field that
+    was itself the defect (an out-of-range CSeq, RFC 4475 §3.1.2.4) is
+    missing from the answer, which still tells the sender why.
 
     The status and reason come from the error (400, 505...); its detail,
     which never echoes the offending bytes, goes in a C{Warning} (§20.43,
@@ -42,6 +49,8 @@ def error_answer(error: SIPParseError, source: Addr, transport: str) -> tuple[by
     """
     partial = error.partial
     if partial is None or partial.method == "ACK":
+        return None
+    if any(name not in partial.headers for name in _ROUTED_BY):
         return None
     try:
         stamp_via(partial, source)
@@ -51,7 +60,7 @@ def error_answer(error: SIPParseError, source: Addr, transport: str) -> tuple[by
         response = make_response(partial, error.status, error.reason, to_tag=tag, headers=headers)
         return bytes(response), destination
     except (SIPParseError, ValueError):
-        return None  # the salvaged fields cannot even make an answer
+        return None  # the salvaged fields cannot make an answer
 
 
 def _warning_text(detail: str) -> str:
