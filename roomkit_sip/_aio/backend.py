@@ -9,9 +9,9 @@ authentication and the invite filter (L{admission
 <roomkit_sip._aio.calls>}), live sessions (L{sessions
 <roomkit_sip._aio.sessions>}), outbound audio (L{playback
 <roomkit_sip._aio.playback>}), traces (L{trace <roomkit_sip._aio.trace>})
-and calls we place (L{outbound <roomkit_sip._aio.outbound>}).  Nothing
-touches Twisted before C{start()}, which puts the engine on the running
-loop (L{reactor_for_loop}).
+calls we place (L{outbound <roomkit_sip._aio.outbound>}) and the running
+engine (L{runtime <roomkit_sip._aio.runtime>}).  Nothing touches Twisted
+before C{start()}, which puts the engine on the running loop.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ from twisted.logger import Logger
 
 from roomkit_sip._aio import outbound
 from roomkit_sip._aio.admission import Credentials
-from roomkit_sip._aio.bridge import LoopThread, as_awaitable, reactor_for_loop
-from roomkit_sip._aio.callbacks import CallbackRunner
-from roomkit_sip._aio.calls import CallEvents
+from roomkit_sip._aio.bridge import as_awaitable
 from roomkit_sip._aio.options import PT_G722, PT_PCMA, PT_PCMU, BackendOptions
 from roomkit_sip._aio.roomkit_types import VoiceBackendBase, VoiceCapability
+from roomkit_sip._aio.runtime import EngineRuntime
 from roomkit_sip._aio.sessions import Listeners, SessionTable
 from roomkit_sip._aio.trace import TraceEmitter
 
@@ -93,36 +92,10 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         pacer_jitter_headroom_ms: float = 60,
         reactor: Any = None,
     ) -> None:
-        self._options = BackendOptions(
-            local_sip_addr=tuple(local_sip_addr),  # type: ignore[arg-type]
-            local_rtp_ip=local_rtp_ip,
-            advertised_ip=advertised_ip,
-            rtp_port_start=rtp_port_start,
-            rtp_port_end=rtp_port_end,
-            supported_codecs=supported_codecs,
-            dtmf_payload_type=dtmf_payload_type,
-            user_agent=user_agent,
-            server_name=server_name,
-            jitter_capacity=jitter_capacity,
-            jitter_prefetch=jitter_prefetch,
-            skip_audio_gaps=skip_audio_gaps,
-            plc=plc,
-            cn=cn,
-            cn_payload_type=cn_payload_type,
-            playout=playout,
-            playout_max_delay_ms=playout_max_delay_ms,
-            duplicate_tx=duplicate_tx,
-            symmetric_rtp=symmetric_rtp,
-            rtp_inactivity_timeout=rtp_inactivity_timeout,
-            rtp_establishment_timeout=rtp_establishment_timeout,
-            max_sessions=max_sessions,
-            auth_users=auth_users,
-            auth_realm=auth_realm,
-            send_silence_on_answer=send_silence_on_answer,
-            outbound_silence_fill=outbound_silence_fill,
-            pacer_prebuffer_ms=pacer_prebuffer_ms,
-            pacer_jitter_headroom_ms=pacer_jitter_headroom_ms,
-        )
+        # The signature spells roomkit's keywords out for help() and IDEs; they
+        # are kept together, by name, in one value.
+        given = locals()
+        self._options = BackendOptions(**{k: given[k] for k in BackendOptions.keywords()})
         # Validated (and unsupported keywords reported) now, not at the first call.
         self._config = self._options.engine_config()
         self._credentials = Credentials(auth_users, auth_realm)
@@ -131,11 +104,7 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         self._table = SessionTable()
         self._traces = TraceEmitter()
         self._invite_filter: Callable[..., object] | None = None
-        self._engine: Any = None
-        self._events: CallEvents | None = None
-        self._runner: CallbackRunner | None = None
-        self._reactor: Any = None
-        self._auth_at_start = False
+        self._runtime: EngineRuntime | None = None
         self._closing: asyncio.Future[None] | None = None
 
     # -- identity
@@ -159,10 +128,11 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         The SIP address: the bound one once started (so a port of 0 shows
         the port chosen), the configured one before.
         """
-        if self._engine is not None:
-            host, port = self._engine.local_sip_addr
+        if self._runtime is not None:
+            host, port = self._runtime.engine.local_sip_addr
             return (host, int(port))
-        return self._options.local_sip_addr
+        host, port = self._options.local_sip_addr
+        return (host, port)
 
     @property
     def _audio_received_callback(self) -> Callable[..., Any] | None:
@@ -186,25 +156,20 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
             message says what to change).
         @raise RuntimeError: if already started.
         """
-        if self._engine is not None:
+        if self._runtime is not None:
             raise RuntimeError("SIPVoiceBackend is already started")
-        loop = asyncio.get_running_loop()
-        reactor = reactor_for_loop(loop, self._given_reactor)
-        runner = CallbackRunner(LoopThread(loop))
-        auth = None
-        if self._credentials.configured():
-            auth = self._credentials.authenticator(reactor, runner)
-        config = self._config.with_changes(auth=auth)
-        events = CallEvents(
-            self._table, self._listeners, runner, self._traces, reactor, self._current_filter
+        self._runtime = await EngineRuntime.start(
+            self._make_engine,
+            self._given_reactor,
+            self._config,
+            self._credentials,
+            self._table,
+            self._listeners,
+            self._traces,
+            self._current_filter,
         )
-        engine = self._make_engine(reactor, config, events)
-        await as_awaitable(engine.start())
-        self._engine, self._events, self._runner, self._reactor = engine, events, runner, reactor
-        self._traces.runner = runner
-        self._auth_at_start = auth is not None
         self._closing = None
-        host, port = engine.local_sip_addr
+        host, port = self.local_sip_addr
         self._log.info("SIP backend listening on {host}:{port}", host=host, port=port)
 
     async def close(self) -> None:
@@ -224,20 +189,9 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
             self._closing.set_result(None)
 
     async def _close(self) -> None:
-        engine, self._engine = self._engine, None
-        if engine is None:
-            return
-        for entry in self._table.entries():
-            entry.local = True
-            self._traces.local_bye(entry.session)
-        try:
-            await asyncio.wait_for(as_awaitable(engine.stop(0)), self.close_timeout)
-        finally:
-            for entry in self._table.entries():
-                self._table.finish(entry)
-            if self._runner is not None:
-                await self._runner.drain(self.close_timeout)
-            self._log.info("SIP backend closed")
+        runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            await runtime.close(self._table, self._traces, self.close_timeout)
 
     # -- registration (all usable before start)
 
@@ -298,7 +252,8 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         C{None} to refuse; it takes precedence over C{auth_users}.
         """
         self._credentials.set_resolver(resolver)
-        if self._engine is not None and resolver is not None and not self._auth_at_start:
+        runtime = self._runtime
+        if runtime is not None and resolver is not None and not runtime.authenticated:
             self._log.warn(
                 "set_auth_resolver() after start(): the backend started without "
                 "authentication, which stays off until the next start()"
@@ -452,11 +407,11 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         @raise RuntimeError: not started, or the call was refused.
         @raise TimeoutError: not answered within C{timeout} seconds.
         """
-        if self._engine is None or self._events is None:
+        if self._runtime is None:
             raise RuntimeError("SIPVoiceBackend.start() must be called before dial()")
         return await outbound.dial(
-            self._engine,
-            self._events,
+            self._runtime.engine,
+            self._runtime.events,
             self._traces,
             to_uri,
             from_uri,
@@ -485,11 +440,11 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         @raise RuntimeError: not started, or the registrar refused.
         @raise TimeoutError: no answer within 5 seconds.
         """
-        if self._engine is None:
+        if self._runtime is None:
             raise RuntimeError("SIPVoiceBackend.start() must be called before register()")
         await outbound.register(
-            self._engine,
-            self._reactor,
+            self._runtime.engine,
+            self._runtime.reactor,
             registrar_addr,
             username,
             password,

@@ -154,7 +154,7 @@ class TraceTests(SynchronousTestCase):
             backend.set_invite_filter(lambda call: (486, "Busy Here"))
             for _ in range(calls._PENDING_INVITES + 20):
                 await as_awaitable(backend.fake_engine.invite(request=INVITE))
-            return len(backend.fake_engine.rejected), len(backend._events._invites)
+            return len(backend.fake_engine.rejected), len(backend._runtime.events._invites)
 
         self.assertEqual(
             run_backend(scenario), (calls._PENDING_INVITES + 20, calls._PENDING_INVITES)
