@@ -139,6 +139,7 @@ class Harness:
         assert started.called
         self.sip = self.reactor.udp_port(self.engine.local_sip_addr[1])
         self._inbox: dict[tuple[str, int], list[Request | Response]] = {}
+        self._calls: dict[tuple[tuple[str, int], str], list[Request | Response]] = {}
 
     @property
     def services(self) -> Any:
@@ -156,11 +157,19 @@ class Harness:
 
     def collect(self) -> None:
         for data, addr in self.sip.take_written():
-            self._inbox.setdefault(addr, []).append(parse_message(data))
+            message = parse_message(data)
+            self._inbox.setdefault(addr, []).append(message)
+            self._calls.setdefault((addr, message.call_id), []).append(message)
 
     def inbox(self, addr: tuple[str, int]) -> list[Request | Response]:
+        """Every message the engine sent to C{addr}."""
         self.collect()
         return self._inbox.setdefault(addr, [])
+
+    def call_inbox(self, addr: tuple[str, int], call_id: str) -> list[Request | Response]:
+        """The messages of one Call-ID the engine sent to C{addr}."""
+        self.collect()
+        return self._calls.setdefault((addr, call_id), [])
 
     def settle(self) -> None:
         """Run every timer to its end: transactions, quarantine, RTCP..."""
@@ -189,7 +198,6 @@ class Caller:
         self.cseq = 0
         self.invite: Request | None = None
         self._branch = itertools.count(1)
-        self._seen = 0
 
     # -- building ------------------------------------------------------------------
 
@@ -269,14 +277,8 @@ class Caller:
     # -- reading -------------------------------------------------------------------
 
     def received(self) -> list[Request | Response]:
-        return self.h.inbox(self.addr)
-
-    def new(self) -> list[Request | Response]:
-        """What arrived since the last call of L{new}."""
-        messages = self.received()
-        fresh = messages[self._seen :]
-        self._seen = len(messages)
-        return fresh
+        """What the engine sent to this caller's address for this Call-ID."""
+        return self.h.call_inbox(self.addr, self.call_id)
 
     def responses(self, method: str = "INVITE") -> list[Response]:
         return [

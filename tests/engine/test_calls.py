@@ -184,8 +184,7 @@ class HangupTests(SynchronousTestCase):
         route = "<sip:proxy.example.net:5070;lr>"
         c, call = answered(h, headers=[("Record-Route", route)])
         call.hangup()
-        proxy = h.caller(addr=("203.0.113.5", 5070))
-        [bye] = [m for m in proxy.received() if isinstance(m, Request)]
+        [bye] = [m for m in h.inbox(("203.0.113.5", 5070)) if isinstance(m, Request)]
         self.assertEqual(bye.method, "BYE")
         self.assertEqual(bye.uri, f"sip:alice@{PEER_IP}:5062")
         self.assertEqual(bye.headers.get_all("Route"), [route])
