@@ -27,7 +27,11 @@ from roomkit_sip._aio import outbound
 from roomkit_sip._aio.admission import Credentials
 from roomkit_sip._aio.bridge import as_awaitable
 from roomkit_sip._aio.options import PT_G722, PT_PCMA, PT_PCMU, BackendOptions
-from roomkit_sip._aio.roomkit_types import VoiceBackendBase, VoiceCapability
+from roomkit_sip._aio.roomkit_types import (
+    VoiceBackendBase,
+    VoiceCapability,
+    VoiceSessionState,
+)
 from roomkit_sip._aio.runtime import EngineRuntime
 from roomkit_sip._aio.sessions import Listeners, SessionTable
 from roomkit_sip._aio.trace import TraceEmitter
@@ -294,10 +298,13 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         """
         Hang up (BYE, with an RFC 3326 Q.850 C{Reason} when C{cause} is
         given).  Disconnect callbacks are not called: the application
-        knows.  A session that already ended is left alone.
+        knows.  Like roomkit's, this always leaves the session C{ENDED}; one
+        that is not live is not hung up again.
         """
         entry = self._table.get(session.id)
         if entry is None or entry.ended:
+            if session.state is not VoiceSessionState.ENDED:
+                session.state = VoiceSessionState.ENDED
             return
         entry.local = True
         self._traces.local_bye(entry.session)

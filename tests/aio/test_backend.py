@@ -18,7 +18,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 import roomkit_sip.asyncio as rk
 from roomkit_sip.auth.authenticator import DigestAuthenticator
-from tests.aio._fake_engine import answer, fake_backend_class, run_backend, turn
+from tests.aio._fake_engine import answer, fake_backend_class, run_backend, turn, until
+from tests.aio._roomkit import require_roomkit
 
 #: The metadata keys roomkit's backend writes on an inbound call (contract §2.1).
 ROOMKIT_KEYS = {
@@ -341,7 +342,8 @@ class EndTests(SynchronousTestCase):
         """
         C{disconnect(session, cause=, text=)} hangs up with the Q.850
         reason, ends the session and fires no disconnect callback; a second
-        call, or one for an unknown session, does nothing.
+        call does nothing, and one for a session the backend does not know
+        only marks it C{ENDED}, as roomkit's does.
         """
 
         async def scenario(backend: Any, clock: Any) -> tuple[Any, ...]:
@@ -351,8 +353,15 @@ class EndTests(SynchronousTestCase):
             session = backend.get_session(call.session_id)
             await backend.disconnect(session, cause=21, text="Call rejected")
             await backend.disconnect(session)
-            stranger = rk.VoiceSession(id="nope", room_id="r", participant_id="p", channel_id="v")
+            stranger = rk.VoiceSession(
+                id="nope",
+                room_id="r",
+                participant_id="p",
+                channel_id="v",
+                state=rk.VoiceSessionState.ACTIVE,
+            )
             await backend.disconnect(stranger)
+            assert stranger.state is rk.VoiceSessionState.ENDED
             return gone, call.hangups, session.state, backend.get_session(session.id)
 
         gone, hangups, state, listed = run_backend(scenario)
@@ -836,3 +845,58 @@ class OutboundMiscTests(SynchronousTestCase):
         The test helper builds on the real class (guarding the tests here).
         """
         self.assertTrue(issubclass(fake_backend_class(), rk.SIPVoiceBackend))
+
+
+class RealtimeTransportTests(SynchronousTestCase):
+    """
+    roomkit's other consumer of a SIP backend, C{SIPRealtimeTransport}
+    (speech-to-speech channels), works over this one (contract §6.3).
+    """
+
+    def setUp(self) -> None:
+        require_roomkit(self)
+
+    def test_transport(self) -> None:
+        """
+        The transport hears the call's audio, sends bytes through the
+        backend's queue, waits for playback, cuts it, sees played frames and
+        the caller hanging up.
+        """
+        from roomkit.voice.realtime.sip_transport import SIPRealtimeTransport
+
+        async def scenario(backend: Any, clock: Any) -> dict[str, Any]:
+            out: dict[str, Any] = {"audio": [], "played": [], "gone": []}
+            transport = SIPRealtimeTransport(backend)
+            transport.on_audio_received(lambda s, pcm: out["audio"].append(pcm))
+            transport.on_audio_played(lambda s, f: out["played"].append(f.metadata))
+            transport.on_client_disconnected(lambda s: out["gone"].append(s.id))
+            call = await answer(backend, codec="G722")
+            sip_session = backend.get_session(call.session_id)
+            realtime = rk.VoiceSession(id="rt-1", room_id="r", participant_id="p", channel_id="rt")
+            await transport.accept(realtime, sip_session)
+            out["rate"] = realtime.metadata["transport_sample_rate"]
+            call.hear(b"\x01\x00" * 320)
+            await transport.send_audio(realtime, b"\x02\x00" * 3200)
+            transport.end_of_response(realtime)
+            out["playing"] = transport.is_playing(realtime)
+            waiting = asyncio.ensure_future(transport.wait_playback(realtime))
+            await until(clock, waiting.done)
+            out["completed"] = waiting.result()
+            await transport.send_audio(realtime, b"\x02\x00" * 32000)
+            await until(clock, lambda: bool(call.sent) and len(call.sent) > 12)
+            transport.interrupt(realtime)
+            await turn()
+            out["after_cut"] = backend.is_playing(sip_session)
+            backend.fake_engine.end(call, "remote_bye")
+            await transport.close()
+            return out
+
+        out = run_backend(scenario)
+        self.assertEqual(out["rate"], 16000)
+        self.assertEqual(out["audio"], [b"\x01\x00" * 320])
+        self.assertTrue(out["playing"])
+        self.assertIs(out["completed"], True)
+        self.assertFalse(out["after_cut"])
+        self.assertEqual(out["gone"], ["rt-1"])
+        self.assertTrue(out["played"])
+        self.assertEqual(out["played"][-1]["playback_ended"], True)
