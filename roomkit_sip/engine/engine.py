@@ -161,9 +161,12 @@ class SIPEngine:
             self._drain_timer = self._reactor.callLater(_DRAIN_POLL, self._drain, deadline)
             return
         retry = (("Retry-After", str(self.config.retry_after)),)
-        for incoming in registry.pending():
-            incoming._final(503, None, retry)
-        closing = [call._terminate("shutdown") for call in registry.calls()]
+        closing = []
+        for owner in registry.claimants():
+            if isinstance(owner, Call):
+                closing.append(owner._terminate("shutdown"))
+            else:  # an INVITE not answered yet
+                owner._final(503, None, retry)
         byes = list(self._services.pending_byes)
         waits: list[Deferred[Any]] = [*closing, *byes]
         done = DeferredList(waits, consumeErrors=True) if waits else succeed(None)

@@ -53,6 +53,10 @@ class CallRegistry:
         if self._claims.get(session_id) is old:
             self._claims[session_id] = new
 
+    def claimants(self) -> list[Any]:
+        """Whoever holds a claim: INVITEs being set up and calls, answered or not."""
+        return list(dict.fromkeys(self._claims.values()))
+
     @property
     def claimed(self) -> int:
         """Session ids claimed: calls being set up plus answered calls."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import fail, succeed
 from twisted.internet.error import DNSLookupError
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from roomkit_sip.engine import CallHandler, PlayedFrame
-from roomkit_sip.sip import Request
+from roomkit_sip.sip import Request, StreamFramer, make_response, parse_message
 from tests.engine._peer import (
     HOST,
     PEER_IP,
@@ -376,3 +378,42 @@ class MetadataTests(SynchronousTestCase):
         self.assertEqual((call.sample_rate, call.clock_rate), (16000, 8000))
         self.assertEqual(call.metadata["input_sample_rate"], 16000)
         self.assertEqual(call.metadata["rtp_clock_rate"], 8000)
+
+
+class TCPTests(SynchronousTestCase):
+    """A caller over TCP: answers and our BYE go back over its connection."""
+
+    def test_call_over_one_connection(self) -> None:
+        h = Harness(transports=("udp", "tcp"))
+        proto = h.services.transports._tcp.buildProtocol(None)
+        wire = StringTransport(peerAddress=IPv4Address("TCP", PEER_IP, 40123))
+        proto.makeConnection(wire)
+        framer = StreamFramer()
+
+        def received() -> list[Any]:
+            messages = [parse_message(m) for m in framer.feed(wire.value())]
+            wire.clear()
+            return messages
+
+        c = h.caller()
+        invite = c.request("INVITE", body=offer_sdp())
+        invite.headers.set("Via", f"SIP/2.0/TCP {PEER_IP}:5062;branch=z9hG4bK-tcp1")
+        invite.headers.set("Contact", f"<sip:alice@{PEER_IP}:5062;transport=tcp>")
+        c.invite = invite
+        proto.dataReceived(bytes(invite))
+        responses = received()
+        self.assertEqual([r.status for r in responses], [100, 180, 200])
+        ok = responses[-1]
+        self.assertEqual(ok.headers.get("Contact"), f"<sip:{HOST}:5060;transport=tcp>")
+        self.assertEqual(h.sip.take_written(), [])  # nothing over UDP
+        c.to_tag = ok.to.tag
+        ack = c.request("ACK", cseq=1, content_type=None)
+        ack.headers.set("Via", f"SIP/2.0/TCP {PEER_IP}:5062;branch=z9hG4bK-tcp2")
+        proto.dataReceived(bytes(ack))
+        [call] = h.engine.list_sessions()
+        call.hangup(16)
+        [bye] = received()
+        self.assertEqual((bye.method, bye.top_via.transport), ("BYE", "TCP"))
+        self.assertEqual(h.reactor.tcpClients, [])  # the caller's connection was reused
+        proto.dataReceived(bytes(make_response(bye, 200)))
+        self.assertEqual(h.handler.ended, [call])

@@ -162,3 +162,19 @@ class QueryTests(SynchronousTestCase):
         notifier = Notifier(lambda: Handler())
         notifier.call_answered(object())
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
+
+class DrainUnansweredTests(SynchronousTestCase):
+    def test_late_offer_waiting_for_its_ack_is_ended_too(self) -> None:
+        """A 200 sent with our offer, no ACK yet: stopping ends it with BYE."""
+        h = Harness()
+        c = h.caller()
+        c.send_invite(body=b"")
+        self.assertEqual(c.final().status, 200)
+        stopped = h.engine.stop()
+        [bye] = c.requests("BYE")
+        c.answer(bye)
+        self.assertIsNone(fired(stopped))
+        self.assertEqual(h.services.allocator.allocated, 0)
+        self.assertTrue(h.services.registry.empty, h.services.registry.counts())
+        self.assertEqual(h.handler.ended, [])  # never answered
