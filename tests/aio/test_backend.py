@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from twisted.logger import LogLevel, capturedLogs
@@ -542,6 +546,40 @@ class LifecycleTests(SynchronousTestCase):
             return finished
 
         self.assertEqual(sorted(run_backend(scenario)), ["closer", "on_call"])
+
+    def test_other_reactor_installed(self) -> None:
+        """
+        In a process where another reactor is already installed, C{start()}
+        raises ReactorMismatchError naming it and saying how to install the
+        asyncio reactor instead (run in a fresh interpreter).
+        """
+        script = (
+            "import asyncio\n"
+            "from twisted.internet import selectreactor\n"
+            "selectreactor.install()\n"
+            "from roomkit_sip.asyncio import ReactorMismatchError, SIPVoiceBackend\n"
+            "async def main():\n"
+            "    backend = SIPVoiceBackend(local_sip_addr=('127.0.0.1', 0))\n"
+            "    try:\n"
+            "        await backend.start()\n"
+            "    except ReactorMismatchError as e:\n"
+            "        print(e)\n"
+            "    await backend.close()\n"
+            "asyncio.run(main())\n"
+        )
+        root = Path(__file__).resolve().parents[2]
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            cwd=root,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("SelectReactor", done.stdout)
+        self.assertIn("asyncioreactor.install(asyncio.get_running_loop())", done.stdout)
 
     def test_engine_config(self) -> None:
         """
