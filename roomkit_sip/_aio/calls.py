@@ -102,9 +102,7 @@ class CallEvents:
         listeners = self._listeners
         if listeners.audio is None and not len(listeners.audio_subscribers):
             return
-        frame = AudioFrame(
-            data=bytes(pcm), sample_rate=call.sample_rate, channels=1, sample_width=2
-        )
+        frame = AudioFrame(data=bytes(pcm), sample_rate=rate, channels=1, sample_width=2)
         if listeners.audio is not None:
             self._runner.call_user(listeners.audio, entry.session, frame)
         listeners.audio_subscribers.fire(self._runner, entry.session, frame)
