@@ -121,23 +121,35 @@ class Playback:
             raise failure
 
     def _queue(self, chunk: Any, resampler: StreamResampler) -> None:
-        if chunk.format not in _PCM_FORMATS:
+        pcm = self._convert(chunk, resampler)
+        if pcm:
+            self._call.send_audio(pcm)
+
+    def _convert(self, chunk: Any, resampler: StreamResampler) -> bytes:
+        """
+        A chunk's PCM at the codec rate.  Like roomkit's backend, only
+        C{data} is required: a chunk without C{sample_rate} is taken to be
+        at the codec rate, without C{channels} mono, without C{format} PCM.
+        """
+        rate = self._call.sample_rate
+        kind = getattr(chunk, "format", "pcm_s16le")
+        if kind not in _PCM_FORMATS:
             raise ValueError(
-                f"send_audio plays 16-bit signed PCM; this chunk is {chunk.format!r} "
+                f"send_audio plays 16-bit signed PCM; this chunk is {kind!r} "
                 f"(accepted: {sorted(_PCM_FORMATS)})"
             )
-        if chunk.data:
-            resampler.retarget(self._call.sample_rate)
-            pcm = resampler.convert(chunk.data, chunk.sample_rate, chunk.channels)
-            if pcm:
-                self._call.send_audio(pcm)
+        if not chunk.data:
+            return b""
+        resampler.retarget(rate)
+        return resampler.convert(
+            chunk.data, getattr(chunk, "sample_rate", rate), getattr(chunk, "channels", 1)
+        )
 
     def send_now(self, chunk: Any) -> None:
         """One frame straight to RTP, past the queue (C{send_audio_sync})."""
         if self._closed:
             return
-        self._sync_resampler.retarget(self._call.sample_rate)
-        pcm = self._sync_resampler.convert(chunk.data, chunk.sample_rate, chunk.channels)
+        pcm = self._convert(chunk, self._sync_resampler)
         if pcm:
             self._call.send_audio_now(pcm)
 

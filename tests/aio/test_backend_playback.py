@@ -11,6 +11,7 @@ import asyncio
 import math
 import struct
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 from twisted.logger import LogLevel, capturedLogs
@@ -253,6 +254,26 @@ class ResampleTests(SynchronousTestCase):
         frames, frame_bytes = run_backend(scenario)
         self.assertIn(frames, (50, 51))
         self.assertEqual(frame_bytes, 640)
+
+    def test_bare_chunks(self) -> None:
+        """
+        As with roomkit's backend, a chunk needs only C{data}: without a
+        rate it is taken to be at the codec rate.
+        """
+
+        async def scenario(backend: Any, clock: Any) -> bytes:
+            call, session = await started(backend, "PCMU")
+            pcm = tone(8000, 100)
+
+            async def bare() -> AsyncIterator[Any]:
+                yield SimpleNamespace(data=pcm)
+
+            task = asyncio.ensure_future(backend.send_audio(session, bare()))
+            await until(clock, task.done)
+            await task
+            return b"".join(p for _, p in call.sent)
+
+        self.assertEqual(run_backend(scenario), tone(8000, 100))
 
     def test_matching_rate_untouched(self) -> None:
         """
