@@ -85,7 +85,7 @@ class OutboundPath:
         self.target: Addr | None = None
         self.suppressed = 0
         self.bytes_out = 0
-        self._gap = False  # a frame went unsent: the next one starts a talk spurt
+        self._gap = False  # something went unsent: a direct frame starts a talk spurt
         self._dropped_last = False  # the frame just handled was not sent
         self._last_end_ts: int | None = None  # timeline after the last packet sent
         self._last_sent_at = float("-inf")
@@ -93,8 +93,8 @@ class OutboundPath:
         self._closed = False
         self._cn_requested = cn_payload_type
         self._stream: OutboundStream | None = None
-        self._tick_time = clock.seconds()  # nominal time of the stream's last tick
         self._set_codec(codec, payload_type)
+        self._stream.anchor(clock.seconds())  # type: ignore[union-attr]
         media_clock.register(self)
 
     # -- media clock ------------------------------------------------------
@@ -105,19 +105,12 @@ class OutboundPath:
         return self._stream.frame_ms  # type: ignore[union-attr]
 
     def tick(self, now: float) -> None:
-        """A media clock tick: remember when, so L{present_timestamp} can extrapolate."""
-        self._tick_time = now
+        """A media clock tick."""
         self._stream.tick(now)  # type: ignore[union-attr]
 
     def present_timestamp(self) -> int:
-        """
-        The timeline position of the present moment, in whole frames: the
-        last tick's timestamp plus the frames elapsed since, which the
-        stream will catch up on its next tick (also after a pause).
-        """
-        frame_s = self._frame_samples / self.codec.sample_rate
-        frames = int((self._clock.seconds() - self._tick_time) / frame_s + 1e-6)
-        return (self.sequencer.timestamp + frames * self._ticks_per_frame) & 0xFFFFFFFF
+        """The timeline position of the present moment, in whole frames."""
+        return self.sequencer.timestamp_at(self._clock.seconds())
 
     # -- application audio ------------------------------------------------
 
@@ -185,6 +178,7 @@ class OutboundPath:
         if self._paused and not self._closed:
             self._paused = False
             self._gap = True
+            self._stream.mark_next()  # type: ignore[union-attr]
             self._media_clock.register(self)
 
     def event_timestamp(self) -> int:
@@ -217,10 +211,7 @@ class OutboundPath:
         old = self._stream
         self._set_codec(codec, payload_type)
         if old is not self._stream and old is not None:
-            # The new stream's first tick does not move the timeline on (it has
-            # no previous tick); the old one's last packet covered one frame.
-            self.sequencer.advance(self._ticks_per_frame)
-            old.interrupt()
+            old.interrupt()  # the new stream carries on the sequencer's timeline
 
     def close(self) -> None:
         """Stop ticking; pending drain waiters fire C{False}.  Idempotent."""
@@ -265,8 +256,7 @@ class OutboundPath:
 
     def _on_frame(self, frame: bytes, timestamp: int, marker: bool, comfort: bool) -> None:
         if self.target is None:
-            self.suppressed += 1
-            self._gap = True
+            self._unsent()
             self._dropped_last = True
             return
         self._dropped_last = False
@@ -275,16 +265,13 @@ class OutboundPath:
                        True, self._ticks_per_frame)
             return
         payload = self._encoder.encode(frame)
-        if self._gap:
-            marker = True
         self._send(self.payload_type, payload, timestamp, marker, True, self._ticks_per_frame)
 
     def _send(self, payload_type: int, payload: bytes, timestamp: int, marker: bool,
               timing: bool, ticks: int) -> bool:
         target = self.target
         if target is None:
-            self.suppressed += 1
-            self._gap = True
+            self._unsent()
             return False
         data = build_rtp(payload_type, self.sequencer.next_seq(), timestamp, self.ssrc, payload,
                          marker=marker)
@@ -296,6 +283,12 @@ class OutboundPath:
             self._last_end_ts = (timestamp + ticks) & 0xFFFFFFFF
             self._last_sent_at = now
         return self._sendto(data, target)
+
+    def _unsent(self) -> None:
+        # Whatever goes out after a gap starts a talk spurt (RFC 3551 §4.1).
+        self.suppressed += 1
+        self._gap = True
+        self._stream.mark_next()  # type: ignore[union-attr]
 
     def _on_stream_played(self, pcm: bytes, timestamp: int, played: int, queued_ms: float,
                           ended: bool) -> None:

@@ -1,198 +1,41 @@
 # -*- test-case-name: tests.rtp.test_pacing -*-
 """
-Outbound audio pacing: one reactor-wide media clock and a frame queue per call.
+Outbound audio pacing: a frame queue per call and the RTP timeline it shares.
 
-Sans-IO except for time: L{MediaClock} owns the only timer, however many calls
-there are, and L{OutboundStream} only reacts to C{tick(now)}, deciding what
-goes out on that tick (an audio frame, silence, a comfort-noise packet, or
-nothing).  What a frame becomes on the wire (codec, RTP header, socket) is the
-media session's job, reached through the C{on_frame} callback; the session and
-RFC 4733 telephone events share sequence numbers and the timeline through
-L{RtpSequencer}.
+Sans-IO except for time: the reactor-wide L{MediaClock} owns the only timer,
+however many calls there are, and L{OutboundStream} only reacts to
+C{tick(now)}, deciding what goes out on that tick (an audio frame, silence, a
+comfort-noise packet, or nothing).  What a frame becomes on the wire (codec,
+RTP header, socket) is the media session's job, reached through the
+C{on_frame} callback; the session and RFC 4733 telephone events share
+sequence numbers and the timeline through L{RtpSequencer}.  Both live in
+L{roomkit_sip.rtp.clock} and are re-exported here.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-import secrets
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 
 from roomkit_sip.codecs.comfort_noise import QUIETEST, build_payload
 from roomkit_sip.interfaces import ICodec
+from roomkit_sip.rtp.clock import MediaClock, RtpSequencer, Tickable
 
-_SEQ_MOD = 1 << 16
+__all__ = [
+    "FrameCallback", "MediaClock", "OutboundStream", "PlayedCallback", "Playout",
+    "RtpSequencer", "Tickable",
+]  # fmt: skip
+
 _TS_MOD = 1 << 32
-#: Slack, in ticks, when turning elapsed seconds into a tick count (float error).
-_TICK_SLACK = 1e-6
 
 #: C{on_frame(payload, rtp_timestamp, marker, is_comfort_noise)}.
 FrameCallback = Callable[[bytes, int, bool, bool], object]
 #: C{on_played(pcm, rtp_timestamp, played_bytes, playback_buffer_ms, ended)}.
 PlayedCallback = Callable[[bytes, int, int, float, bool], object]
-
-
-class RtpSequencer:
-    """
-    Sequence number and timestamp state of one outgoing RTP stream (one SSRC).
-
-    Audio and RFC 4733 telephone events travel on the same SSRC, so they must
-    draw from one sequence counter and one timeline: the media session calls
-    L{next_seq} for every packet it sends, whatever the payload, and an event
-    starting now takes L{timestamp}, the timeline position of the current
-    media tick, so it lines up with the audio around it.  Both start at
-    random values (RFC 3550 §5.1).
-
-    @ivar timestamp: the RTP timestamp of the current media tick.  The
-        L{OutboundStream} advances it by the ticks that really elapsed, sent or
-        not, so it always tracks real time.
-    """
-
-    __slots__ = ("_seq", "timestamp")
-
-    def __init__(self, seq: int | None = None, timestamp: int | None = None) -> None:
-        self._seq = secrets.randbelow(_SEQ_MOD) if seq is None else seq % _SEQ_MOD
-        self.timestamp = secrets.randbelow(_TS_MOD) if timestamp is None else timestamp % _TS_MOD
-
-    def next_seq(self) -> int:
-        """Take the sequence number for the next packet (wraps at 2**16)."""
-        seq = self._seq
-        self._seq = (seq + 1) % _SEQ_MOD
-        return seq
-
-    def advance(self, ticks: int) -> None:
-        """Move the timeline on by C{ticks} RTP clock units (wraps at 2**32)."""
-        self.timestamp = (self.timestamp + ticks) % _TS_MOD
-
-
-class Tickable(Protocol):
-    """What L{MediaClock} drives: anything with C{tick(now)}."""
-
-    def tick(self, now: float) -> None: ...
-
-
-class MediaClock:
-    """
-    The single frame timer every call's outbound audio runs on.
-
-    Tick M{n} is due at M{start + n * frame}, computed from the start and never
-    from the previous tick, so the lateness of one wake-up does not accumulate
-    (no drift).  C{tick(now)} receives that nominal time.  One C{IDelayedCall}
-    is re-armed after each wake-up against C{clock.seconds()}, and only while
-    a stream is registered: no idle wake-ups, no timer left behind by the
-    last call; the next registration starts a fresh grid.
-
-    After a stall (a blocked reactor), at most C{max_catch_up_frames} overdue
-    ticks are delivered back to back, the most recent ones; older ticks are
-    skipped and counted in L{skipped_ticks}.  The default, 3 (60 ms of
-    audio), is a burst of about the size of a receiver's jitter buffer, which
-    the peer absorbs; replaying a long stall would only overflow that buffer
-    or add latency.  A skipped tick sends nothing: queued audio is delayed,
-    never dropped, and the RTP timestamp still jumps over the stall so that
-    it keeps matching real time.
-
-    @ivar ticks: ticks delivered so far.
-    @ivar skipped_ticks: ticks dropped after stalls.
-    """
-
-    _log = Logger()
-
-    def __init__(
-        self, clock: IReactorTime, frame_ms: int = 20, max_catch_up_frames: int = 3
-    ) -> None:
-        if frame_ms <= 0:
-            raise ValueError(f"frame_ms must be positive, got {frame_ms}")
-        if max_catch_up_frames < 1:
-            raise ValueError(f"max_catch_up_frames must be at least 1, got {max_catch_up_frames}")
-        self._clock = clock
-        self.frame_ms = frame_ms
-        self._period = frame_ms / 1000
-        self._max_catch_up = max_catch_up_frames
-        self._streams: dict[Tickable, None] = {}
-        self._timer: IDelayedCall | None = None
-        self._firing = False
-        self._start = 0.0
-        self._index = 0
-        self.ticks = 0
-        self.skipped_ticks = 0
-
-    def register(self, stream: Tickable) -> None:
-        """
-        Start ticking C{stream} (from the next tick on); idempotent.
-
-        @raise ValueError: C{stream} declares a C{frame_ms} other than this
-            clock's: its frames would play too fast or too slow.
-        """
-        frame_ms = getattr(stream, "frame_ms", self.frame_ms)
-        if abs(frame_ms - self.frame_ms) > 1e-9:
-            raise ValueError(f"a {frame_ms} ms stream cannot run on a {self.frame_ms} ms clock")
-        self._streams[stream] = None
-        if self._timer is None and not self._firing:
-            self._start = self._clock.seconds()
-            self._index = 0
-            self._arm()
-
-    def unregister(self, stream: Tickable) -> None:
-        """Stop ticking C{stream}; the timer goes with the last stream.  Idempotent."""
-        self._streams.pop(stream, None)
-        if not self._streams and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def __len__(self) -> int:
-        return len(self._streams)
-
-    def __contains__(self, stream: object) -> bool:
-        return stream in self._streams
-
-    @property
-    def running(self) -> bool:
-        """Whether a timer is pending (true exactly while streams are registered)."""
-        return self._timer is not None
-
-    def _arm(self) -> None:
-        due = self._start + (self._index + 1) * self._period
-        self._timer = self._clock.callLater(max(0.0, due - self._clock.seconds()), self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self._firing = True
-        try:
-            elapsed = (self._clock.seconds() - self._start) / self._period
-            due = int(elapsed + _TICK_SLACK)
-            owed = due - self._index
-            if owed > self._max_catch_up:
-                skipped = owed - self._max_catch_up
-                self._index += skipped
-                self.skipped_ticks += skipped
-                self._log.warn(
-                    "media clock woke {late_ms:.0f} ms late: skipped {skipped} ticks",
-                    late_ms=(owed - 1) * self.frame_ms,
-                    skipped=skipped,
-                )
-            while self._index < due and self._streams:
-                self._index += 1
-                self.ticks += 1
-                self._deliver(self._start + self._index * self._period)
-        finally:
-            self._firing = False
-        if self._streams:
-            self._arm()
-
-    def _deliver(self, now: float) -> None:
-        for stream in list(self._streams):
-            if stream not in self._streams:
-                continue  # unregistered by an earlier stream during this tick
-            try:
-                stream.tick(now)
-            except Exception:
-                self._log.failure("media tick failed for {stream!r}", stream=stream)
 
 
 class Playout(enum.Enum):
@@ -215,11 +58,12 @@ class OutboundStream:
     The outgoing audio of one call: PCM in, one frame per media tick out.
 
     Talk spurts follow RFC 3551 §4.1: the first audio packet after a tick that
-    sent none carries the marker bit; with silence fill no tick is empty, so
-    only the stream's first packet does.  RTP timestamps follow real time:
-    every tick moves the timeline on by the frames elapsed since the previous
-    one, whether a packet went out or not, while sequence numbers (taken by
-    the session per packet sent) stay contiguous.
+    sent none, or after L{mark_next}, carries the marker bit; with silence
+    fill no tick is empty, so only the stream's first packet does.  RTP
+    timestamps follow real time: every tick moves the shared L{RtpSequencer}
+    timeline on by the frames elapsed since the previous tick, whether a
+    packet went out or not and whichever stream made it, while sequence
+    numbers (taken by the session per packet sent) stay contiguous.
 
     A response starts playing once C{prebuffer_ms} of it is queued or
     L{end_of_response} was called, whichever comes first; an underrun (the
@@ -293,7 +137,6 @@ class OutboundStream:
         self._queued = 0  # frames ever queued
         self._consumed = 0  # frames ever sent or flushed
         self._waiters: deque[tuple[int, Deferred[Playout]]] = deque()
-        self._last_tick: float | None = None
         self._sent_last = False  # an audio packet went out on the previous tick
         self._cn_due: float | None = None  # when the next CN packet is due
         self._end_ts: int | None = None  # timeline position after the last audio frame
@@ -401,13 +244,30 @@ class OutboundStream:
                     waiter.callback(Playout.INTERRUPTED)
         return was_playing
 
+    def mark_next(self) -> None:
+        """
+        Start a talk spurt with the next audio packet: it carries the marker
+        bit (RFC 3551 §4.1).  For a gap the stream cannot see itself: the
+        session dropped its frames (hold, nowhere to send them) or stopped
+        ticking it while a telephone event played.
+        """
+        self._sent_last = False
+
+    def anchor(self, now: float) -> None:
+        """
+        The stream starts at C{now}: until its first tick, the timeline's
+        present counts from there (see L{RtpSequencer.anchor}).  Does nothing
+        if the sequencer has already been ticked or anchored.
+        """
+        self.sequencer.anchor(now, self._frame_s, self._ticks)
+
+    def timestamp_at(self, now: float) -> int:
+        """The timeline position of C{now}: L{RtpSequencer.timestamp_at}."""
+        return self.sequencer.timestamp_at(now)
+
     def tick(self, now: float) -> None:
         """One media clock tick at nominal time C{now} (seconds)."""
-        if self._last_tick is not None:
-            frames = max(1, round((now - self._last_tick) / self._frame_s))
-            self.sequencer.advance(frames * self._ticks)
-        self._last_tick = now
-        timestamp = self.sequencer.timestamp
+        timestamp = self.sequencer.tick(now, self._frame_s, self._ticks)
         if self._state is _State.BUFFERING and (
             len(self._queue) >= self._prebuffer_frames or (self._queue and not self._open)
         ):

@@ -110,3 +110,34 @@ class SendTests(SynchronousTestCase):
         self.assertIs(self.successResultOf(done), True)
         self.assertEqual(len(receiver.rec.digits), 1)
         self.assertLessEqual(abs(receiver.rec.digits[0][1] - 9000), 1)
+
+
+class CodecChangeTests(SynchronousTestCase):
+    def test_codec_change_during_an_event(self) -> None:
+        """
+        A re-INVITE switches to G.722 while a key press is being sent: the
+        first G.722 packet still comes after the event, on the timeline of
+        real time, as a new talk spurt.
+        """
+        from roomkit_sip.codecs.g722 import G722
+
+        h = Harness(dtmf_payload_type=101)
+        h.session.send_audio(tone(700, 0.1))
+        h.advance(0.04)
+        h.sent()
+        done = h.session.send_dtmf("4", 160)
+        h.reactor.advance(0.05)
+        h.session.set_codec(G722, 9, dtmf_payload_type=101, dtmf_clock_rate=8000)
+        h.session.send_audio(tone(700, 0.1, rate=16000))
+        h.advance(0.5)
+        self.assertIs(self.successResultOf(done), True)
+        rows = [p for p, _ in h.sent()]
+        events = [p for p in rows if p.payload_type == 101]
+        audio = [p for p in rows if p.payload_type == 9]
+        self.assertTrue(audio[0].marker)
+        start = events[0].timestamp
+        self.assertGreater((audio[0].timestamp - start) % 2**32, 1280)  # past the event's end
+        elapsed = (audio[0].timestamp - start) % 2**32
+        self.assertLessEqual(abs(elapsed - 0.28 * 8000), 160)
+        steps = {(b.timestamp - a.timestamp) % 2**32 for a, b in zip(audio, audio[1:])}
+        self.assertEqual(steps, {160})

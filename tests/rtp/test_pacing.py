@@ -655,3 +655,163 @@ class RobustnessTests(SynchronousTestCase):
         wire.tick(5)
         self.assertEqual(self.successResultOf(kept), Playout.COMPLETED)
         self.assertEqual(len(wire.packets), 5)
+
+
+class MarkNextTests(SynchronousTestCase):
+    """mark_next(): a gap the stream did not cause still starts a talk spurt."""
+
+    def test_next_audio_packet_carries_the_marker(self) -> None:
+        """
+        The session dropped a frame (nowhere to send it): the packet after
+        it starts a talk spurt, and only that one.
+        """
+        wire = Wire(prebuffer_ms=0)
+        wire.stream.push(pcm_frames(6))
+        wire.tick(2)
+        wire.stream.mark_next()
+        wire.tick(4)
+        self.assertEqual([p.marker for p in wire.packets], [True, False, True] + [False] * 3)
+
+    def test_marked_from_inside_the_frame_callback(self) -> None:
+        """A frame the session refuses while handling it marks the next one."""
+        sent: list[tuple[int, bool]] = []
+
+        def on_frame(payload, timestamp, marker, cn) -> None:
+            if timestamp in (160, 320):
+                stream.mark_next()  # nowhere to send it: dropped
+            else:
+                sent.append((timestamp, marker))
+
+        stream = OutboundStream(160, 8000, TS_STEP, on_frame=on_frame, prebuffer_ms=0,
+                                sequencer=RtpSequencer(0, 0))
+        stream.push(pcm_frames(5))
+        for n in range(5):
+            stream.tick(1.0 + n * FRAME)
+        self.assertEqual(sent, [(0, True), (480, True), (640, False)])
+
+    def test_silence_fill_after_a_pause(self) -> None:
+        """With silence fill a stream is one talk spurt, until told of a gap."""
+        wire = Wire(silence_fill=True)
+        wire.tick(3)
+        wire.stream.mark_next()
+        wire.tick(2)
+        self.assertEqual([p.marker for p in wire.packets], [True, False, False, True, False])
+
+    def test_comfort_noise_is_never_marked(self) -> None:
+        """CN packets carry no marker (RFC 3389 §4); the next speech packet does."""
+        wire = Wire(comfort_noise=True)
+        wire.tick()
+        wire.stream.mark_next()
+        wire.tick(10)
+        wire.stream.push(pcm_frames(4))
+        wire.tick()
+        self.assertEqual([(p.comfort_noise, p.marker) for p in wire.packets],
+                         [(True, False), (True, False), (False, True)])
+
+
+class StreamSwapTests(SynchronousTestCase):
+    """A new OutboundStream on the same sequencer (a codec change) carries on its timeline."""
+
+    def swap(self, old_ticks: int = TS_STEP, new_ticks: int = TS_STEP):
+        sent: list[tuple[str, int, bool]] = []
+        sequencer = RtpSequencer(0, 2**32 - TS_STEP)
+
+        def stream(name: str, ticks: int) -> OutboundStream:
+            def on_frame(payload, timestamp, marker, cn) -> None:
+                sent.append((name, timestamp, marker))
+
+            out = OutboundStream(160, 8000, ticks, on_frame=on_frame, prebuffer_ms=0,
+                                 sequencer=sequencer)
+            out.push(pcm_frames(10))
+            return out
+
+        old = stream("old", old_ticks)
+        old.tick(1.0)
+        old.tick(1.02)
+        return stream("new", new_ticks), sent
+
+    def test_next_tick(self) -> None:
+        """
+        The new stream's first tick is one frame on from the old one's last:
+        no timestamp is sent twice (wrapping at 2**32 on the way), and the
+        new stream starts a talk spurt.
+        """
+        new, sent = self.swap()
+        new.tick(1.04)
+        new.tick(1.06)
+        self.assertEqual(sent, [("old", 2**32 - 160, True), ("old", 0, False),
+                                ("new", 160, True), ("new", 320, False)])
+
+    def test_after_a_pause(self) -> None:
+        """Swapped while nothing ticked (a telephone event): the time elapsed still counts."""
+        new, sent = self.swap()
+        new.tick(1.52)
+        self.assertEqual(sent[-1], ("new", 25 * TS_STEP, True))
+
+    def test_time_before_the_swap_counts_at_the_old_rate(self) -> None:
+        """
+        From a 160-unit to a 320-unit frame (an 8 to a 16 kHz RTP clock):
+        the frame the old stream stamped lasts 160 units, later ones 320.
+        """
+        new, sent = self.swap(new_ticks=320)
+        new.tick(1.04)
+        new.tick(1.06)
+        self.assertEqual([ts for _, ts, _ in sent[-2:]], [160, 480])
+
+
+class TimestampAtTests(SynchronousTestCase):
+    """Where "now" lies on the RTP timeline between ticks."""
+
+    def test_between_ticks(self) -> None:
+        """The last tick's timestamp plus the whole frames elapsed since."""
+        sequencer = RtpSequencer(7, 1000)
+        self.assertEqual(sequencer.timestamp_at(5.0), 1000)  # not ticked yet
+        self.assertEqual(sequencer.tick(1.0, FRAME, TS_STEP), 1000)
+        at = {now: sequencer.timestamp_at(now) for now in (1.0, 1.019, 1.02, 1.05, 2.0)}
+        self.assertEqual(at, {1.0: 1000, 1.019: 1000, 1.02: 1160, 1.05: 1320, 2.0: 9000})
+        self.assertEqual(sequencer.timestamp, 1000)  # telling the time moves nothing
+
+    def test_wraps(self) -> None:
+        sequencer = RtpSequencer(0, 2**32 - 100)
+        sequencer.tick(0.0, FRAME, TS_STEP)
+        self.assertEqual(sequencer.timestamp_at(0.04), 220)
+
+    def test_back_to_back_events_get_distinct_timestamps(self) -> None:
+        """
+        A stream held back (no ticks) while events play: each event starting
+        later gets a later timestamp, and the next tick catches up to it.
+        """
+        wire = Wire(prebuffer_ms=0)
+        wire.stream.push(pcm_frames(1))
+        wire.tick()
+        last = wire.now
+        first, second = (wire.stream.timestamp_at(last + t) for t in (0.0, 0.26))
+        self.assertEqual((second - first) % 2**32, 13 * TS_STEP)
+        wire.stream.push(pcm_frames(1))
+        wire.stream.tick(last + 0.28)
+        self.assertEqual(wire.packets[-1].timestamp, (first + 14 * TS_STEP) % 2**32)
+
+    def test_anchor_before_the_first_tick(self) -> None:
+        """
+        Anchored when the stream starts, the timeline counts from there before
+        any tick, and the first tick moves on only by the whole frames since.
+        """
+        wire = Wire(prebuffer_ms=0)
+        start = 2**32 - 400
+        wire.stream.anchor(1.0)
+        self.assertEqual(wire.stream.timestamp_at(1.1), (start + 5 * TS_STEP) % 2**32)
+        wire.stream.push(pcm_frames(2))
+        wire.stream.tick(1.009)
+        wire.stream.tick(1.029)
+        self.assertEqual([p.timestamp for p in wire.packets], [start, start + TS_STEP])
+
+    def test_anchor_never_rewinds(self) -> None:
+        """Once ticked (or anchored), a later anchor is ignored: a new stream cannot rewind."""
+        sequencer = RtpSequencer(0, 0)
+        sequencer.tick(1.0, FRAME, TS_STEP)
+        sequencer.anchor(3.0, FRAME, TS_STEP)
+        self.assertEqual(sequencer.timestamp_at(3.0), 100 * TS_STEP)
+        anchored = RtpSequencer(0, 0)
+        anchored.anchor(1.0, FRAME, TS_STEP)
+        anchored.anchor(2.0, FRAME, TS_STEP)
+        self.assertEqual(anchored.tick(2.0, FRAME, TS_STEP), 50 * TS_STEP)
