@@ -85,6 +85,7 @@ class SIPEngine:
             on_failure=self._transport_failed, tcp_idle_timeout=config.tcp_idle_timeout,
         )  # fmt: skip
         sender = DialogSender(transports, config.user_agent)
+        stats = EngineStats()
         self._services = EngineServices(
             reactor=reactor,
             config=config,
@@ -102,8 +103,8 @@ class SIPEngine:
             ),  # fmt: skip
             media_clock=MediaClock(reactor),
             rtp_addresses=LocalAddresses(config.rtp_ip, config.advertised_ip, probe=address_probe),
-            notifier=Notifier(lambda: self.handler),
-            stats=EngineStats(),
+            notifier=Notifier(lambda: self.handler, stats),
+            stats=stats,
             random=random,
         )
         self._transactions = TransactionLayer(

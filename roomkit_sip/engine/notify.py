@@ -33,12 +33,14 @@ def as_deferred(call: Callable[..., Any], *args: Any) -> Deferred[Any]:
 class Notifier:
     """
     @param handler: returns the current handler (the engine's is settable).
+    @param stats: the L{EngineStats} whose C{dtmf_events} key presses count.
     """
 
     _log = Logger()
 
-    def __init__(self, handler: Callable[[], Any]) -> None:
+    def __init__(self, handler: Callable[[], Any], stats: Any = None) -> None:
         self._handler = handler
+        self._stats = stats
 
     def incoming_call(self, incoming: Any) -> Deferred[Any]:
         """The handler's verdict on C{incoming}, as a Deferred (errors fail it)."""
@@ -88,6 +90,8 @@ class Notifier:
             )
 
     def dtmf(self, call: Any, event: Any) -> None:
+        if self._stats is not None:
+            self._stats.dtmf_events += 1
         self._event("dtmf_received", call, event)
 
     def call_ended(self, call: Any) -> None:

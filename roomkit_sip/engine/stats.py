@@ -23,6 +23,7 @@ class EngineStats:
     @ivar auth_failures: INVITEs refused by digest authentication (403).
     @ivar cancelled: INVITEs cancelled before the answer (487).
     @ivar ended: answered calls ended, by C{disconnect_reason}.
+    @ivar dtmf_events: key presses reported (RFC 4733 and INFO).
     """
 
     def __init__(self) -> None:
@@ -32,6 +33,7 @@ class EngineStats:
         self.auth_failures = 0
         self.cancelled = 0
         self.ended: Counter[str] = Counter()
+        self.dtmf_events = 0
 
     def snapshot(self, **live: Any) -> dict[str, Any]:
         """The counters, with C{live} values (calls active, ports...) merged in."""
@@ -42,5 +44,6 @@ class EngineStats:
             "auth_failures": self.auth_failures,
             "cancelled": self.cancelled,
             "ended": dict(sorted(self.ended.items())),
+            "dtmf_events": self.dtmf_events,
             **live,
         }

@@ -130,6 +130,7 @@ class InfoTests(SynchronousTestCase):
             [(e.digit, e.duration_ms, e.source) for e in h.handler.dtmf],
             [("5", 160.0, "info"), ("#", 0.0, "info")],
         )
+        self.assertEqual(h.engine.stats()["dtmf_events"], 2)
 
     def test_info_outside_any_dialog_481(self) -> None:
         h = Harness()
