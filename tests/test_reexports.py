@@ -21,11 +21,13 @@ MOVED = [
         "roomkit_sip.rtp.clock",
         ("MediaClock", "RtpSequencer", "Tickable"),
     ),
+    ("roomkit_sip.rtp.rtcp", "roomkit_sip.rtp.rtcp_session", ("RTCPSession", "RemoteReport")),
 ]
 
 #: Pairs of modules that import each other; each must load when imported first.
 CYCLES = [
     ("roomkit_sip.sip.sdp", "roomkit_sip.sip._sdp_parse"),
+    ("roomkit_sip.rtp.rtcp", "roomkit_sip.rtp.rtcp_session"),
 ]
 
 
