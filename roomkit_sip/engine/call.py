@@ -378,7 +378,10 @@ class Call:
         services = self._services
         dialog = self._dialog
         if bye and dialog.state is DialogState.CONFIRMED:
-            self._send_bye(reason if reason is not None else _REAPER_REASONS.get(why))
+            reason = reason if reason is not None else _REAPER_REASONS.get(why)
+            final = services.sender.bye(dialog, reason, self._connection, self.session_id)
+            if final is not None:
+                services.track_bye(final)
         self._timers.stop()
         for txn, _ in self._ack_waits.values():
             services.registry.forget_ack(txn)
@@ -411,33 +414,3 @@ class Call:
         for d in waiters:
             d.errback(Failure(CallFailed(why)))
         return closed
-
-    def _send_bye(self, reason: Reason | None) -> None:
-        headers = [("Reason", str(reason))] if reason is not None else []
-        try:
-            txn, _ = self._services.sender.request(
-                self._dialog, "BYE", headers=headers, connection=self._connection
-            )
-        except Exception as e:
-            self._log.warn(
-                "call {session_id}: BYE not sent: {error}", session_id=self.session_id, error=e
-            )
-            return
-        final = txn.final
-        final.addCallbacks(self._bye_answered, self._bye_failed)
-        self._services.track_bye(final)
-
-    def _bye_answered(self, response: Any) -> None:
-        if response.status >= 300:
-            self._log.info(
-                "call {session_id}: BYE answered {status}",
-                session_id=self.session_id,
-                status=response.status,
-            )
-
-    def _bye_failed(self, failure: Failure) -> None:
-        self._log.info(
-            "call {session_id}: BYE got no answer: {error}",
-            session_id=self.session_id,
-            error=failure.getErrorMessage(),
-        )

@@ -15,9 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
 from roomkit_sip.engine.transports import SIPTransports
 from roomkit_sip.sip.dialog import Dialog
 from roomkit_sip.sip.message import Request, Response
+from roomkit_sip.sip.reason import Reason
 from roomkit_sip.sip.transactions import ClientTransaction, TransactionLayer
 
 __all__ = ["DialogSender"]
@@ -30,6 +35,8 @@ class DialogSender:
     @param transactions: the engine's transaction layer (set after
         construction: the layer and its sender need each other).
     """
+
+    _log = Logger()
 
     def __init__(self, transports: SIPTransports, user_agent: str) -> None:
         self._transports = transports
@@ -110,3 +117,43 @@ class DialogSender:
         destination, transport = self.route(dialog, connection)
         self.transactions.send_ack(ack, destination, transport)
         return ack
+
+    def bye(
+        self,
+        dialog: Dialog,
+        reason: Reason | None,
+        connection: tuple[Addr, str] | None,
+        session_id: str,
+    ) -> Deferred[Any] | None:
+        """
+        Send BYE (with an RFC 3326 C{reason}); its answer is only logged: the
+        session ended when the BYE was handed to its transaction (§15.1.1).
+
+        @return: the transaction's C{final} (to wait for on shutdown), or
+            C{None} when it could not even be sent.
+        """
+        headers = [("Reason", str(reason))] if reason is not None else []
+        try:
+            txn, _ = self.request(dialog, "BYE", headers=headers, connection=connection)
+        except Exception as e:
+            self._log.warn("call {session_id}: BYE not sent: {e}", session_id=session_id, e=e)
+            return None
+        txn.final.addCallbacks(
+            self._bye_answered, self._bye_failed, (session_id,), None, (session_id,)
+        )
+        return txn.final
+
+    def _bye_answered(self, response: Response, session_id: str) -> None:
+        if response.status >= 300:
+            self._log.info(
+                "call {session_id}: BYE answered {status}",
+                session_id=session_id,
+                status=response.status,
+            )
+
+    def _bye_failed(self, failure: Failure, session_id: str) -> None:
+        self._log.info(
+            "call {session_id}: BYE got no answer: {error}",
+            session_id=session_id,
+            error=failure.getErrorMessage(),
+        )

@@ -34,7 +34,13 @@ from roomkit_sip.sip.sdp import SDPParseError, parse_sdp
 if TYPE_CHECKING:
     from roomkit_sip.engine.call import Call
 
-__all__ = ["answer_from_ack", "bye_reason", "capability_headers", "handle_request"]
+__all__ = [
+    "answer_from_ack",
+    "bye_reason",
+    "capability_headers",
+    "early_request",
+    "handle_request",
+]
 
 _log = Logger()
 
@@ -89,6 +95,24 @@ def handle_request(call: Call, txn: Any, request: Request) -> None:
         txn.reply(200, headers=capability_headers(services))
     else:  # the endpoint screens methods: only ALLOW reaches here
         refuse(services, txn, Refusal(405, headers=(("Allow", ", ".join(ALLOW)),)))
+
+
+def early_request(services: Any, call: Call | None, txn: Any, request: Request) -> None:
+    """
+    A request on an early dialog (BYE aside): an offer cannot be answered
+    before the INVITE's is (500 with Retry-After, RFC 3311 §5.2); INFO goes
+    to the early-media call if there is one.
+    """
+    method = request.method
+    if method in ("INVITE", "UPDATE"):
+        retry = str(int(services.random() * 10))
+        refuse(services, txn, Refusal(500, "Offer Pending", (("Retry-After", retry),)))
+    elif method == "OPTIONS":
+        txn.reply(200, headers=capability_headers(services))
+    elif call is not None:
+        handle_request(call, txn, request)
+    else:
+        txn.reply(200, headers=services.server_headers())  # an INFO before any media
 
 
 def _session_request(call: Call, txn: Any, request: Request) -> None:

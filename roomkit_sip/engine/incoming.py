@@ -29,7 +29,7 @@ from twisted.python.failure import Failure
 from roomkit_sip.engine.admission import Admission, Refused, admit
 from roomkit_sip.engine.call import Call, CallFailed
 from roomkit_sip.engine.identity import Identity
-from roomkit_sip.engine.in_dialog import capability_headers, handle_request
+from roomkit_sip.engine.in_dialog import capability_headers, early_request
 from roomkit_sip.sip.dialog import Dialog
 from roomkit_sip.sip.message import Request
 from roomkit_sip.sip.reason import Reason
@@ -283,16 +283,7 @@ class IncomingCall:
 
     def _early_request(self, txn: Any, request: Request) -> None:
         """An in-dialog request on the early dialog (other than BYE)."""
-        if request.method in ("INVITE", "UPDATE") or self._call is None:
-            if request.method in ("INVITE", "UPDATE"):
-                retry = str(int(self._services.random() * 10))
-                txn.reply(500, "Offer Pending", headers=[("Retry-After", retry)])
-            elif request.method == "OPTIONS":
-                txn.reply(200, headers=capability_headers(self._services))
-            else:
-                txn.reply(200 if request.method == "INFO" else 481)
-            return
-        handle_request(self._call, txn, request)
+        early_request(self._services, self._call, txn, request)
 
     # -- internals -------------------------------------------------------------------
 
