@@ -190,3 +190,17 @@ class TortureTests(SynchronousTestCase):
                 final, _ = self.outcome(name)
                 if answers != ("any-but-400",):
                     self.assertIn(final, answers)
+
+
+class MergedRequestTests(SynchronousTestCase):
+    def test_forked_copy_of_a_live_invite_482(self) -> None:
+        """§8.2.2.2: the same INVITE (From tag, Call-ID, CSeq) by another branch."""
+        h = Harness()
+        h.handler.verdict = lambda incoming: incoming.MANUAL
+        c = h.caller()
+        c.send_invite()
+        copy = c.invite.copy()  # type: ignore[union-attr]
+        copy.headers.set("Via", "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-fork2")
+        c.send(copy)
+        self.assertEqual(c.statuses(), [100, 482])
+        self.assertEqual(len(h.handler.incoming), 1)

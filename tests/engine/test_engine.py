@@ -47,6 +47,10 @@ class LifetimeTests(SynchronousTestCase):
         self.assertEqual((tcp[0], tcp[3]), (5070, HOST))
         engine.stop()
 
+    def test_stop_without_start(self) -> None:
+        engine = SIPEngine(MemoryUDPReactor(), EngineConfig(sip_host=HOST, rtp_ip=HOST))
+        self.assertIsNone(fired(engine.stop()))
+
     def test_port_in_use(self) -> None:
         reactor = MemoryUDPReactor()
         reactor.unavailable.add(5060)

@@ -440,3 +440,20 @@ class AuthenticationTests(SynchronousTestCase):
         c.send_invite(headers=[("Authorization", authorization)])
         self.assertEqual(c.final().status, 500)
         self.flushLoggedErrors(ZeroDivisionError)
+
+
+class LateOfferEarlyMediaTests(SynchronousTestCase):
+    def test_progress_without_an_offer_sends_a_bare_183(self) -> None:
+        h = Harness(Recorder(verdict=MANUAL))
+        c = h.caller()
+        c.send_invite(body=b"")
+        incoming = h.handler.incoming[0]
+        self.assertIsNone(incoming.codec)
+        self.assertIsNone(incoming.sdp_offer)
+        self.assertIsNone(incoming.progress())
+        progress = c.responses()[-1]
+        self.assertEqual((progress.status, progress.body), (183, b""))
+        answered = incoming.answer()
+        self.assertNoResult(answered)
+        c.ack(c.final(), body=offer_sdp())
+        self.assertEqual(fired(answered).state, "active")
