@@ -22,6 +22,7 @@ MOVED = [
         ("MediaClock", "RtpSequencer", "Tickable"),
     ),
     ("roomkit_sip.rtp.rtcp", "roomkit_sip.rtp.rtcp_session", ("RTCPSession", "RemoteReport")),
+    ("roomkit_sip.sip.transactions", "roomkit_sip.sip.tu", ("ITransactionUser",)),
 ]
 
 #: Pairs of modules that import each other; each must load when imported first.

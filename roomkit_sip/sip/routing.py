@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.sip.test_routing -*-
 """
-Where messages go: the server transport's Via stamping and response
-destination (RFC 3261 §18.2.1, §18.2.2; RFC 3581 C{rport}), and the next hop
-of a request (§8.1.2, loose and strict routing per §12.2.1.1 and §16.12).
+Where messages go: the Via a client transaction sends (§8.1.1.7, §18.1.1),
+the server transport's Via stamping and response destination (RFC 3261
+§18.2.1, §18.2.2; RFC 3581 C{rport}), and the next hop of a request (§8.1.2,
+loose and strict routing per §12.2.1.1 and §16.12).
 
 Locating the next hop implements a deliberately reduced RFC 3263: the
 C{transport} URI parameter if present, else TLS for C{sips:} and UDP for
@@ -15,16 +16,19 @@ are configured by address, which is why this is enough here.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import NamedTuple
 
 from roomkit_sip.sip.fields import Via
 from roomkit_sip.sip.headers import Headers, split_list
 from roomkit_sip.sip.message import Request
 from roomkit_sip.sip.timers import is_reliable
+from roomkit_sip.sip.transaction import is_rfc3261_branch
 from roomkit_sip.sip.uri import URI, SipURI, parse_address
 
 __all__ = [
     "Hop",
+    "complete_via",
     "default_port",
     "next_hop",
     "response_destination",
@@ -70,6 +74,30 @@ def set_top_via(headers: Headers, via: Via) -> None:
     headers.set("Via", ", ".join(first))
     for row in rows[1:]:
         headers.add("Via", row)
+
+
+def complete_via(
+    request: Request,
+    destination: Address,
+    transport: str,
+    local_via: Callable[[Address, str], Via] | None,
+    new_branch: Callable[[], str],
+) -> None:
+    """
+    Make the top Via of an outgoing request name a new client transaction
+    (§8.1.1.7, §18.1.1), in place: without a Via, C{local_via(destination,
+    transport)} (our sent-by) with a fresh branch goes first; a top Via whose
+    branch is not RFC 3261's gets a fresh one.
+
+    @raise ValueError: the request has no Via and C{local_via} is C{None}.
+    """
+    if "Via" not in request.headers:
+        if local_via is None:
+            raise ValueError("the request has no Via and no local_via was configured")
+        via = local_via(destination, transport)
+        request.headers.add("Via", via.with_params(branch=new_branch()), first=True)
+    elif not is_rfc3261_branch(request.top_via.branch):
+        set_top_via(request.headers, request.top_via.with_params(branch=new_branch()))
 
 
 def stamp_via(request: Request, source: Address) -> Via:

@@ -32,7 +32,6 @@ from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from zope.interface import Interface
 
 from roomkit_sip.sip.client_transaction import (
     ClientTransaction,
@@ -44,7 +43,7 @@ from roomkit_sip.sip.errors import SIPParseError
 from roomkit_sip.sip.fields import Via
 from roomkit_sip.sip.matching import ServerIndex
 from roomkit_sip.sip.message import Request, Response
-from roomkit_sip.sip.routing import response_destination, set_top_via, stamp_via
+from roomkit_sip.sip.routing import complete_via, response_destination, stamp_via
 from roomkit_sip.sip.server_transaction import (
     InviteServerTransaction,
     NonInviteServerTransaction,
@@ -60,10 +59,10 @@ from roomkit_sip.sip.transaction import (
     TransactionError,
     TransactionTimeout,
     TransportFailure,
-    is_rfc3261_branch,
     new_branch,
     new_tag,
 )
+from roomkit_sip.sip.tu import ITransactionUser
 
 #: What the call engine needs from the transaction layer, in one import.
 __all__ = [
@@ -84,57 +83,6 @@ _log = Logger()
 #: C{send(message, destination, transport)}: writes one message; raising
 #: means the transport failed (§18: a fatal ICMP error, a connection refused).
 Send = Callable[[Request | Response, Address, str], None]
-
-
-class ITransactionUser(Interface):
-    """
-    What the layer reports to the TU.  Calls come from inside
-    L{TransactionLayer.receive} or a timer; an exception raised by the TU is
-    logged and does not disturb the layer.
-    """
-
-    def request_received(txn: ServerTransaction, request: Request) -> None:
-        """
-        A new request, neither ACK nor CANCEL.  Answer it with
-        C{txn.respond()} or C{txn.reply()}; for an INVITE, a 100 (Trying) is
-        sent for you after 200 ms without an answer (§17.2.1).  In-dialog
-        requests arrive here too: the TU checks them against its dialogs
-        (481, CSeq order) with L{roomkit_sip.sip.dialog}.
-        """
-
-    def cancelled(txn: ServerTransaction, cancel: Request) -> None:
-        """
-        A CANCEL matched the INVITE of C{txn}, which has no final response
-        yet; its 200 was sent.  The TU should answer the INVITE with 487
-        (§9.2).  A CANCEL arriving after the final response is answered 200
-        and not reported.
-        """
-
-    def ack_received(ack: Request, source: Address) -> None:
-        """
-        An ACK that is not part of a transaction: the ACK for a 2xx
-        (§13.3.1.4, §17.1.1.3), possibly with the answer of a late offer.
-        Every copy is reported (the UAC resends it for each 2xx
-        retransmission), as is an ACK that matches nothing at all.
-        """
-
-    def stray_response(response: Response, source: Address) -> None:
-        """
-        A response matching no client transaction (§18.1.2): typically a
-        2xx retransmitted after Timer M, which a UAC dialog acknowledges
-        again (§13.2.2.4).  Anything else may be dropped.
-        """
-
-    def timeout(txn: ServerTransaction, kind: TimeoutKind) -> None:
-        """
-        A server transaction gave up: L{TimeoutKind.NO_2XX_ACK} (the 2xx was
-        never acknowledged: send BYE, §13.3.1.4) or L{TimeoutKind.NO_ACK}
-        (Timer H, informational).  Client transactions report through their
-        C{final} Deferred instead.
-        """
-
-    def transport_error(txn: ServerTransaction, error: Exception) -> None:
-        """A response of C{txn} could not be sent; the transaction ended."""
 
 
 class TransactionLayer:
@@ -316,7 +264,7 @@ class TransactionLayer:
         """
         if request.method == "ACK":
             raise ValueError("ACK starts no transaction: use send_ack()")
-        self._complete_via(request, destination, transport)
+        complete_via(request, destination, transport, self._local_via, self._new_branch)
         return self._start_client(
             request, destination, transport, on_provisional, on_additional_2xx
         )
@@ -374,7 +322,7 @@ class TransactionLayer:
         2xx received.  It is completed like L{request} (Via, new branch) the
         first time, so resending the same object resends the same ACK.
         """
-        self._complete_via(ack, destination, transport)
+        complete_via(ack, destination, transport, self._local_via, self._new_branch)
         self._send(ack, destination, transport)
 
     def transport_failed(self, destination: Address, transport: str) -> None:
@@ -397,16 +345,6 @@ class TransactionLayer:
                 txn.close()
             else:
                 txn.abort()
-
-    def _complete_via(self, request: Request, destination: Address, transport: str) -> None:
-        if "Via" not in request.headers:
-            if self._local_via is None:
-                raise ValueError("the request has no Via and no local_via was configured")
-            via = self._local_via(destination, transport)
-            request.headers.add("Via", via.with_params(branch=self._new_branch()), first=True)
-        elif not is_rfc3261_branch(request.top_via.branch):
-            via = request.top_via.with_params(branch=self._new_branch())
-            set_top_via(request.headers, via)
 
     # -- what the transactions call ------------------------------------------
 

@@ -10,6 +10,7 @@ from roomkit_sip.sip import Headers, Request, parse_uri
 from roomkit_sip.sip.fields import parse_via
 from roomkit_sip.sip.routing import (
     Hop,
+    complete_via,
     default_port,
     next_hop,
     response_destination,
@@ -18,7 +19,7 @@ from roomkit_sip.sip.routing import (
     uri_hop,
 )
 
-from ._txn_support import request
+from ._txn_support import outgoing, request
 
 
 class StampViaTests(SynchronousTestCase):
@@ -150,3 +151,48 @@ class NextHopTests(SynchronousTestCase):
         """
         req = _req("sip:p1.example.com:5090", "<sip:p2.example.com>", "<sip:bob@192.0.2.4>")
         self.assertEqual(next_hop(req), Hop("p1.example.com", 5090, "UDP"))
+
+
+class CompleteViaTests(SynchronousTestCase):
+    """The top Via of a request a client transaction sends (§8.1.1.7, §18.1.1)."""
+
+    def setUp(self) -> None:
+        self.asked: list[tuple] = []
+        self.branches = iter(f"z9hG4bKnew{n}" for n in range(10))
+
+    def local_via(self, destination, transport):
+        self.asked.append((destination, transport))
+        return parse_via(f"SIP/2.0/{transport} 192.0.2.10:5060")
+
+    def complete(self, req: Request) -> None:
+        complete_via(req, ("192.0.2.20", 5060), "TCP", self.local_via, lambda: next(self.branches))
+
+    def test_no_via(self) -> None:
+        """Our sent-by for that destination and transport, with a fresh branch, goes first."""
+        req = outgoing("OPTIONS")
+        self.complete(req)
+        self.assertEqual(self.asked, [(("192.0.2.20", 5060), "TCP")])
+        self.assertEqual(req.headers.items()[0],
+                         ("Via", "SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bKnew0"))
+
+    def test_old_style_branch_replaced(self) -> None:
+        """An RFC 2543 branch (no magic cookie) is replaced; the other Via values stay."""
+        req = request(branch=None, via="SIP/2.0/UDP 192.0.2.1;branch=old, SIP/2.0/UDP 192.0.2.2")
+        self.complete(req)
+        self.assertEqual([v.branch for v in req.vias], ["z9hG4bKnew0", None])
+        self.assertEqual([v.host for v in req.vias], ["192.0.2.1", "192.0.2.2"])
+        self.assertEqual(self.asked, [])
+
+    def test_rfc3261_branch_kept(self) -> None:
+        """A request that already names its transaction is left alone (an ACK resent)."""
+        req = request(branch="z9hG4bKmine")
+        before = bytes(req)
+        self.complete(req)
+        self.complete(req)
+        self.assertEqual(bytes(req), before)
+
+    def test_no_via_and_no_local_via(self) -> None:
+        req = outgoing("OPTIONS")
+        self.assertRaises(ValueError, complete_via, req, ("192.0.2.20", 5060), "UDP", None,
+                          lambda: "z9hG4bKx")
+        self.assertNotIn("Via", req.headers)
