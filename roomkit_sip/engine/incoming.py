@@ -148,7 +148,8 @@ class IncomingCall:
         if self._done:
             return
         if verdict is None:
-            self.ring()
+            if self.state == "deciding":  # the hook may have rung already
+                self.ring()
             self.answer().addErrback(lambda _: None)  # the call's end is logged
         elif verdict is MANUAL:
             return
@@ -254,6 +255,8 @@ class IncomingCall:
         """
         if not 300 <= status <= 699:
             raise ValueError(f"cannot reject with status {status}")
+        if reason is not None:
+            reason = " ".join(reason.split())  # a reason phrase is one line (§7.2)
         if not self._done:
             self._final(status, reason)
 

@@ -209,6 +209,21 @@ class HookTests(SynchronousTestCase):
         self.assertEqual((bad.final().status, good.final().status), (500, 200))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
+    def test_hook_that_rings_then_answers(self) -> None:
+        def verdict(incoming: Any) -> None:
+            incoming.ring()
+
+        h = Harness(Recorder(verdict=verdict))
+        c = h.caller()
+        c.send_invite()
+        self.assertEqual(c.statuses(), [100, 180, 200])
+
+    def test_rejection_reason_on_one_line(self) -> None:
+        h = Harness(Recorder(verdict=(603, "Not\r\nnow")))
+        c = h.caller()
+        c.send_invite()
+        self.assertEqual((c.final().status, c.final().reason), (603, "Not now"))
+
     def test_unknown_verdict_500(self) -> None:
         h = Harness(Recorder(verdict="yes please"))
         c = h.caller()
