@@ -262,6 +262,37 @@ class Headers:
             fields.append(field)
         self._cache.clear()
 
+    def replace_first(self, name: str, value: object) -> None:
+        """
+        Replace the first value of C{name}, the one L{get} returns, and
+        nothing else: for a list header field the first non-empty element,
+        the other elements of its line kept in order; for any other field
+        the first line's value.  Every header field line stays where it is,
+        which L{set} does not promise (a new top C{Via}, RFC 3261 §18.2.1).
+        Without a value to replace, C{value} is appended, as by L{add}.
+
+        @raise ValueError: as for L{add}.
+        """
+        key, canon = canonical(name)
+        if key == "content-length":
+            raise ValueError("Content-Length is derived from the body")
+        text = _check_value(value)
+        self._cache.clear()
+        fields = self._fields
+        for i, (field_key, stored, row) in enumerate(fields):
+            if field_key != key:
+                continue
+            if key not in LIST_HEADERS:
+                fields[i] = (key, stored, text)
+                return
+            parts = split_list(row)
+            for j, part in enumerate(parts):
+                if part:
+                    parts[j] = text
+                    fields[i] = (key, stored, ", ".join(parts))
+                    return
+        fields.append((key, canon, text))
+
     def remove(self, name: str) -> int:
         """
         Remove every C{name} line.

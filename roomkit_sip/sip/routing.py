@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from roomkit_sip.sip.fields import Via
-from roomkit_sip.sip.headers import Headers, split_list
+from roomkit_sip.sip.headers import Headers
 from roomkit_sip.sip.message import Request
 from roomkit_sip.sip.timers import is_reliable
 from roomkit_sip.sip.transaction import is_rfc3261_branch
@@ -63,17 +63,13 @@ def _same_ip(host: str, ip: str) -> bool:
 def set_top_via(headers: Headers, via: Via) -> None:
     """
     Replace the first Via value in C{headers}, keeping the others in order
-    (a Via line may hold several comma-separated values, §7.3.1).
+    (a Via line may hold several comma-separated values, §7.3.1) and every
+    header field line where it was; without a Via, C{via} goes first.
     """
-    rows = headers.rows("Via")
-    if not rows:
+    if "Via" in headers:
+        headers.replace_first("Via", via)
+    else:
         headers.add("Via", via, first=True)
-        return
-    first = split_list(rows[0])
-    first[0] = str(via)
-    headers.set("Via", ", ".join(first))
-    for row in rows[1:]:
-        headers.add("Via", row)
 
 
 def complete_via(

@@ -233,3 +233,64 @@ class HeadersTests(SynchronousTestCase):
         self.headers.add("X-Thing", "three")
         self.assertEqual(self.headers._typed("x-thing", parse), 3)
         self.assertEqual(calls[-1], ["one", "two", "three"])
+
+
+class ReplaceFirstTests(SynchronousTestCase):
+    """Headers.replace_first: the value get() returns changes, no line moves."""
+
+    def setUp(self) -> None:
+        self.headers = Headers(
+            [
+                ("Via", "SIP/2.0/UDP a.example.com;branch=z9hG4bK1,SIP/2.0/UDP b.example.com"),
+                ("Max-Forwards", "70"),
+                ("Via", "SIP/2.0/TCP c.example.com"),
+                ("x-thing", "one"),
+                ("X-Thing", "two, three"),
+                ("Route", " , <sip:p1.example.com;lr>"),
+            ]
+        )
+
+    def test_first_list_element_only(self) -> None:
+        """Every line keeps its position; the first line keeps its other elements."""
+        self.headers.replace_first("v", "SIP/2.0/UDP new.example.com;branch=z9hG4bK2")
+        self.assertEqual(
+            self.headers.items(),
+            [
+                ("Via", "SIP/2.0/UDP new.example.com;branch=z9hG4bK2, SIP/2.0/UDP b.example.com"),
+                ("Max-Forwards", "70"),
+                ("Via", "SIP/2.0/TCP c.example.com"),
+                ("x-thing", "one"),
+                ("X-Thing", "two, three"),
+                ("Route", ", <sip:p1.example.com;lr>"),
+            ],
+        )
+
+    def test_not_a_list(self) -> None:
+        """An unknown (so never split) field: the first line's whole value, its name as stored."""
+        self.headers.replace_first("X-THING", "uno")
+        self.assertEqual(
+            self.headers.items()[3:5], [("x-thing", "uno"), ("X-Thing", "two, three")]
+        )
+
+    def test_skips_empty_elements_as_get_does(self) -> None:
+        self.headers.replace_first("Route", "<sip:p2.example.com;lr>")
+        self.assertEqual(self.headers.get("Route"), "<sip:p2.example.com;lr>")
+        self.assertEqual(self.headers.rows("Route"), [", <sip:p2.example.com;lr>"])
+
+    def test_appends_when_absent(self) -> None:
+        self.headers.replace_first("Subject", "x")
+        self.assertEqual(self.headers.items()[-1], ("Subject", "x"))
+
+    def test_typed_values_follow(self) -> None:
+        """The typed-value cache is dropped: the next accessor sees the new value."""
+        self.assertEqual(self.headers._typed("via", list)[1], "SIP/2.0/TCP c.example.com")
+        self.headers.replace_first("Via", "SIP/2.0/UDP d.example.com")
+        first = self.headers._typed("via", list)[0]
+        self.assertEqual(first, "SIP/2.0/UDP d.example.com, SIP/2.0/UDP b.example.com")
+
+    def test_refused_values(self) -> None:
+        before = self.headers.items()
+        self.assertRaises(ValueError, self.headers.replace_first, "Via", "a\r\nX-Evil: 1")
+        self.assertRaises(ValueError, self.headers.replace_first, "Content-Length", "0")
+        self.assertRaises(ValueError, self.headers.replace_first, "Bad Name", "x")
+        self.assertEqual(self.headers.items(), before)

@@ -68,6 +68,30 @@ class StampViaTests(SynchronousTestCase):
              "SIP/2.0/TCP c.example"],
         )  # fmt: skip
 
+    def test_set_top_via_moves_no_line(self) -> None:
+        """
+        Via lines apart from one another stay where they were in the header
+        block: a stamped request serialises as it arrived but for the top Via.
+        """
+        req = request(
+            via="SIP/2.0/UDP pc.example:5060",
+            extra="Via: SIP/2.0/UDP proxy.example;branch=z9hG4bKp1\r\nSubject: hi\r\n",
+        )
+        names = [name for name, _ in req.headers.items()]
+        self.assertEqual(names.count("Via"), 2)
+        self.assertNotEqual(names[-1], "Via")
+        stamp_via(req, ("198.51.100.4", 5060))
+        self.assertEqual([name for name, _ in req.headers.items()], names)
+        self.assertEqual(
+            [(v.host, v.received) for v in req.vias],
+            [("pc.example", "198.51.100.4"), ("proxy.example", None)],
+        )
+
+    def test_set_top_via_without_via(self) -> None:
+        headers = Headers([("Max-Forwards", "70")])
+        set_top_via(headers, parse_via("SIP/2.0/UDP x.example;branch=z9hG4bK9"))
+        self.assertEqual(headers.items()[0], ("Via", "SIP/2.0/UDP x.example;branch=z9hG4bK9"))
+
 
 class ResponseDestinationTests(SynchronousTestCase):
     def test_received_and_sent_by_port(self) -> None:
