@@ -18,6 +18,7 @@ import random
 import re
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 with warnings.catch_warnings():
@@ -27,6 +28,7 @@ with warnings.catch_warnings():
 __all__ = ["Answer", "RtpPacket", "SipCaller"]
 
 T1 = 0.5
+FRAME_S = 0.02
 DTMF_PT = 101
 DTMF_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
 
@@ -116,6 +118,7 @@ class SipCaller:
         self._ssrc = random.randrange(1 << 31)
         self._loop = asyncio.get_running_loop()
         self.ended = asyncio.Event()
+        self._arrived = asyncio.Event()
 
     # -- sockets
 
@@ -314,6 +317,7 @@ class SipCaller:
         self.received.append(
             RtpPacket(self._loop.time(), pt, bool(data[1] & 0x80), seq, ts, ssrc, payload)
         )
+        self._arrived.set()
 
     def _rtp_send(
         self, pt: int, payload: bytes, marker: bool = False, ts: int | None = None
@@ -326,15 +330,21 @@ class SipCaller:
         )  # fmt: skip
         self._rtp.transport.sendto(header + payload, self._answer.rtp_addr)
 
+    async def _at(self, due: float) -> None:
+        """Wait for loop time C{due}: the phone's 20 ms media clock."""
+        ready = self._loop.create_future()
+        handle = self._loop.call_at(due, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            handle.cancel()
+
     async def talk(self, pcm: bytes) -> None:
         """Send 8 kHz PCM as PCMU in real time, 20 ms a packet."""
         frame = 320
         start = self._loop.time()
         for n, offset in enumerate(range(0, len(pcm) - frame + 1, frame)):
-            due = start + n * 0.02
-            delay = due - self._loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await self._at(start + n * FRAME_S)
             self._rtp_send(0, audioop.lin2ulaw(pcm[offset : offset + frame], 2))
             self._ts = (self._ts + 160) & 0xFFFFFFFF
 
@@ -343,14 +353,32 @@ class SipCaller:
         event = DTMF_CODES[digit]
         ts = self._ts
         steps = max(1, duration_ms // 20)
+        start = self._loop.time()
         for step in range(1, steps + 1):
+            await self._at(start + (step - 1) * FRAME_S)
             duration = step * 160
             end = step == steps
             payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
             for _ in range(3 if end else 1):
                 self._rtp_send(DTMF_PT, payload, marker=step == 1, ts=ts)
-            await asyncio.sleep(0.02)
         self._ts = (ts + steps * 160) & 0xFFFFFFFF
+
+    async def wait_rtp(self, predicate: Callable[[list[RtpPacket]], bool], timeout: float) -> None:
+        """
+        Wait until C{predicate(received)} holds, checked at each packet.
+
+        @raise AssertionError: if it does not within C{timeout} seconds.
+        """
+        deadline = self._loop.time() + timeout
+        while not predicate(self.received):
+            self._arrived.clear()
+            remaining = deadline - self._loop.time()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), max(remaining, 0))
+            except TimeoutError:
+                raise AssertionError(
+                    f"the RTP received ({len(self.received)} packets) never met the condition"
+                ) from None
 
     def audio(self, since: float = 0.0) -> bytes:
         """The PCMU audio received (after loop time C{since}), decoded."""

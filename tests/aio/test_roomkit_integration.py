@@ -85,11 +85,7 @@ class CallScript:
         self.greeting_started = 0.0
 
     async def greeting_heard(self) -> None:
-        deadline = asyncio.get_running_loop().time() + WAIT
-        while not self.caller.received:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("no greeting RTP arrived")
-            await asyncio.sleep(0.01)
+        await self.caller.wait_rtp(bool, WAIT)
         self.greeting_started = self.caller.received[0].arrival
 
     def check_greeting(self, test: SynchronousTestCase, until: float) -> None:
@@ -113,10 +109,11 @@ class CallScript:
         steps = {(b.timestamp - a.timestamp) & 0xFFFFFFFF for a, b in zip(packets, packets[1:])}
         test.assertEqual(steps, {160})
 
-    async def press_digits(self) -> None:
+    async def press_digits(self, reported: asyncio.Event) -> None:
+        """Press L{DIGITS}, and wait for C{reported}: the app has them all."""
         for digit in DIGITS:
             await self.caller.press(digit)
-            await asyncio.sleep(0.1)
+        await wait_for(reported, "the key presses to reach the application")
 
     async def talk_over(self) -> float:
         """Speak (a loud 1 kHz tone) for 1.2 s; the loop time it started."""
@@ -197,7 +194,7 @@ class RoomkitAppTests(SynchronousTestCase):
         seen: dict[str, Any] = {"digits": [], "traces": []}
 
         async def scenario(reactor: Any) -> dict[str, Any]:
-            names = ("call", "started", "barge_in", "say_done", "ended")
+            names = ("call", "started", "digits", "barge_in", "say_done", "ended")
             events = {name: asyncio.Event() for name in names}
             kit = RoomKit()
             backend = _backend(reactor)
@@ -229,6 +226,8 @@ class RoomkitAppTests(SynchronousTestCase):
             @kit.hook(HookTrigger.ON_DTMF, execution=HookExecution.ASYNC)
             async def digit(event: Any, ctx: Any) -> None:
                 seen["digits"].append(event.digit)
+                if len(seen["digits"]) == len(DIGITS):
+                    events["digits"].set()
 
             @kit.hook(HookTrigger.ON_BARGE_IN, execution=HookExecution.ASYNC)
             async def barge_in(event: Any, ctx: Any) -> None:
@@ -250,8 +249,7 @@ class RoomkitAppTests(SynchronousTestCase):
                 await wait_for(events["call"], "on_call")
                 await wait_for(events["started"], "ON_SESSION_STARTED")
                 await script.greeting_heard()
-                await script.press_digits()
-                await asyncio.sleep(0.3)
+                await script.press_digits(events["digits"])
                 talk = asyncio.ensure_future(script.talk_over())
                 await wait_for(events["barge_in"], "ON_BARGE_IN")
                 await wait_for(events["say_done"], "say() to return after the barge-in")
@@ -302,7 +300,8 @@ class PlainAsyncioAppTests(SynchronousTestCase):
 
         async def scenario(reactor: Any) -> dict[str, Any]:
             loop = asyncio.get_running_loop()
-            events = {n: asyncio.Event() for n in ("call", "ready", "barge_in", "gone", "done")}
+            names = ("call", "ready", "digits", "barge_in", "gone", "done")
+            events = {n: asyncio.Event() for n in names}
             backend = _backend(reactor)
 
             async def greeting() -> AsyncIterator[Any]:
@@ -335,7 +334,13 @@ class PlainAsyncioAppTests(SynchronousTestCase):
                     loop.create_task(backend.cancel_audio(session))
 
             backend.on_audio_received(heard)
-            backend.on_dtmf_received(lambda s, e: seen["digits"].append(e.digit))
+
+            def pressed(session: Any, event: Any) -> None:
+                seen["digits"].append(event.digit)
+                if len(seen["digits"]) == len(DIGITS):
+                    events["digits"].set()
+
+            backend.on_dtmf_received(pressed)
             backend.on_call_disconnected(lambda s: events["gone"].set())
 
             await backend.start()
@@ -346,8 +351,7 @@ class PlainAsyncioAppTests(SynchronousTestCase):
                 await wait_for(events["call"], "on_call")
                 await wait_for(events["ready"], "the session-ready callback")
                 await script.greeting_heard()
-                await script.press_digits()
-                await asyncio.sleep(0.3)
+                await script.press_digits(events["digits"])
                 talk = asyncio.ensure_future(script.talk_over())
                 await wait_for(events["barge_in"], "the caller's speech")
                 await wait_for(events["done"], "send_audio to return after cancel_audio")
@@ -406,20 +410,22 @@ class ExampleTests(SynchronousTestCase):
         async def scenario(reactor: Any) -> tuple[int, int, int]:
             loop = asyncio.get_running_loop()
             backend = example.make_backend("127.0.0.1", 0, RTP_PORTS, reactor=reactor)
+            chime_over = played_out(backend)
             await backend.start()
             caller = await _make_caller(backend)
             try:
                 await caller.invite()
                 await CallScript(caller).greeting_heard()
-                await asyncio.sleep(2.2)  # the two-second chime
+                await wait_for(chime_over, "the end of the chime")
                 greeting = rms(caller.audio())
                 mark = loop.time()
                 await caller.talk(tone(8000, 0.6, 500.0))
-                await asyncio.sleep(0.2)
+                await caller.wait_rtp(lambda _: loud_packets(caller, mark) >= 20, WAIT)
                 echoed = rms(caller.audio(since=mark))
                 mark = loop.time()
                 await caller.press("5")
-                await asyncio.sleep(0.4)
+                # 150 ms of beep: more loud packets than an echo's tail.
+                await caller.wait_rtp(lambda _: loud_packets(caller, mark) >= 6, WAIT)
                 beep = rms(caller.audio(since=mark))
                 await caller.bye()
             finally:
@@ -459,7 +465,7 @@ class ExampleTests(SynchronousTestCase):
                 try:
                     await caller.invite()
                     await CallScript(caller).greeting_heard()
-                    await asyncio.sleep(0.5)
+                    await caller.wait_rtp(lambda received: len(received) >= 25, WAIT)
                     heard = rms(caller.audio())
                     await caller.bye()
                 finally:
@@ -489,17 +495,17 @@ class ExampleTests(SynchronousTestCase):
         async def scenario(reactor: Any) -> tuple[int, int]:
             loop = asyncio.get_running_loop()
             kit, voice, backend = example.build_app("127.0.0.1", 0, RTP_PORTS, reactor=reactor)
+            greeting_over = played_out(backend)
             await backend.start()
             caller = await _make_caller(backend)
             try:
                 await caller.invite()
                 await CallScript(caller).greeting_heard()
+                await wait_for(greeting_over, "the end of the greeting")
                 greeting = rms(caller.audio())
-                while caller.received[-1].arrival > loop.time() - 0.3:
-                    await asyncio.sleep(0.1)  # until the greeting is over
                 mark = loop.time()
                 await caller.press("7")
-                await asyncio.sleep(1.0)
+                await caller.wait_rtp(lambda _: loud_packets(caller, mark) >= 10, WAIT)
                 read_back = rms(caller.audio(since=mark))
                 await caller.bye()
             finally:
@@ -511,6 +517,24 @@ class ExampleTests(SynchronousTestCase):
         greeting, read_back = run_scenario(scenario, timeout=CALL_TIMEOUT)
         self.assertGreater(greeting, 2000)
         self.assertGreater(read_back, 2000)
+
+
+def played_out(backend: Any) -> asyncio.Event:
+    """An event set when the backend reports the end of a response it played."""
+    done = asyncio.Event()
+    backend.on_audio_played(lambda s, frame: frame.metadata["playback_ended"] and done.set())
+    return done
+
+
+def loud_packets(caller: SipCaller, since: float) -> int:
+    """How many audio packets since loop time C{since} were not quiet."""
+    return sum(
+        1
+        for p in caller.received
+        if p.payload_type == 0
+        and p.arrival >= since
+        and rms(audioop.ulaw2lin(p.payload, 2)) > 1000
+    )
 
 
 def _free_udp_port() -> int:
