@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Call", "CallFailed"]
 
+#: Module-level, not per instance: an event's log_source would keep the
+#: object (a call and its media) alive in any observer that retains events.
+_log = Logger()
+
 Addr = tuple[str, int]
 
 #: RFC 3326 Reason of the BYEs the engine's reapers send (Q.850 102:
@@ -78,8 +82,6 @@ class Call:
         media), C{"active"} (answered), C{"ended"}.
     @ivar metadata: plain JSON-able values, see C{docs/engine.md}.
     """
-
-    _log = Logger()
 
     def __init__(
         self,
@@ -197,9 +199,7 @@ class Call:
                 connection=self._connection,
             )  # fmt: skip
         except Exception as e:
-            self._log.warn(
-                "call {session_id}: INFO not sent: {e}", session_id=self.session_id, e=e
-            )
+            _log.warn("call {session_id}: INFO not sent: {e}", session_id=self.session_id, e=e)
             return succeed(False)
         return txn.final.addCallbacks(lambda r: 200 <= r.status < 300, lambda _: False)
 
@@ -267,7 +267,7 @@ class Call:
         changes = apply_negotiation(self._media, old, negotiation)
         self._set_negotiation(negotiation)
         if changes:
-            self._log.info(
+            _log.info(
                 "call {session_id}: session changed: {changes}",
                 session_id=self.session_id,
                 changes=", ".join(changes),
@@ -288,7 +288,7 @@ class Call:
             try:
                 listener(self, frame)
             except Exception:
-                self._log.failure(
+                _log.failure(
                     "on_played callback failed for {session_id}", session_id=self.session_id
                 )
 
@@ -308,7 +308,7 @@ class Call:
         services.registry.add_call(self)
         services.stats.answered += 1
         self._timers.start(timer)
-        self._log.info(
+        _log.info(
             "call {session_id} answered: {caller} -> {callee}, {codec}",
             session_id=self.session_id,
             caller=self._identity.caller,
@@ -352,7 +352,7 @@ class Call:
                 del self._ack_waits[seq]
         self._services.registry.forget_ack(txn)
         if self.state != "ended":
-            self._log.warn("call {session_id}: no ACK for our 2xx", session_id=self.session_id)
+            _log.warn("call {session_id}: no ACK for our 2xx", session_id=self.session_id)
             self._terminate("ack_timeout")
 
     # -- the end --------------------------------------------------------------------
@@ -408,7 +408,7 @@ class Call:
         self.state = "ended"
         if answered:
             services.stats.ended[why] += 1
-            self._log.info("call {session_id} ended: {why}", session_id=self.session_id, why=why)
+            _log.info("call {session_id} ended: {why}", session_id=self.session_id, why=why)
             services.notifier.call_ended(self)
         waiters, self._answer_waiters = self._answer_waiters, []
         for d in waiters:

@@ -27,6 +27,10 @@ from roomkit_sip.sip.transactions import ClientTransaction, TransactionLayer
 
 __all__ = ["DialogSender"]
 
+#: Module-level, not per instance: an event's log_source would keep the
+#: object (a call and its media) alive in any observer that retains events.
+_log = Logger()
+
 Addr = tuple[str, int]
 
 
@@ -35,8 +39,6 @@ class DialogSender:
     @param transactions: the engine's transaction layer (set after
         construction: the layer and its sender need each other).
     """
-
-    _log = Logger()
 
     def __init__(self, transports: SIPTransports, user_agent: str) -> None:
         self._transports = transports
@@ -136,7 +138,7 @@ class DialogSender:
         try:
             txn, _ = self.request(dialog, "BYE", headers=headers, connection=connection)
         except Exception as e:
-            self._log.warn("call {session_id}: BYE not sent: {e}", session_id=session_id, e=e)
+            _log.warn("call {session_id}: BYE not sent: {e}", session_id=session_id, e=e)
             return None
         txn.final.addCallbacks(
             self._bye_answered, self._bye_failed, (session_id,), None, (session_id,)
@@ -145,14 +147,14 @@ class DialogSender:
 
     def _bye_answered(self, response: Response, session_id: str) -> None:
         if response.status >= 300:
-            self._log.info(
+            _log.info(
                 "call {session_id}: BYE answered {status}",
                 session_id=session_id,
                 status=response.status,
             )
 
     def _bye_failed(self, failure: Failure, session_id: str) -> None:
-        self._log.info(
+        _log.info(
             "call {session_id}: BYE got no answer: {error}",
             session_id=session_id,
             error=failure.getErrorMessage(),

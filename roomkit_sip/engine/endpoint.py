@@ -43,6 +43,10 @@ from roomkit_sip.sip.transactions import ITransactionUser, TimeoutKind
 
 __all__ = ["Endpoint"]
 
+#: Module-level, not per instance: an event's log_source would keep the
+#: object (a call and its media) alive in any observer that retains events.
+_log = Logger()
+
 Addr = tuple[str, int]
 
 #: Requests that only make sense inside a dialog.
@@ -52,8 +56,6 @@ _DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE"})
 @implementer(ITransactionUser)
 class Endpoint:
     """The engine's L{ITransactionUser}."""
-
-    _log = Logger()
 
     def __init__(self, services: EngineServices) -> None:
         self._services = services
@@ -65,7 +67,7 @@ class Endpoint:
             self._dispatch(txn, request)
         except SIPParseError as error:
             # A header field the parser leaves to its accessors is malformed.
-            self._log.info(
+            _log.info(
                 "{method} from {source}: {detail}",
                 method=request.method,
                 source=txn.source,

@@ -45,6 +45,10 @@ from roomkit_sip.transport.ports import RTPPortAllocator
 
 __all__ = ["SIPEngine"]
 
+#: Module-level, not per instance: an event's log_source would keep the
+#: object (a call and its media) alive in any observer that retains events.
+_log = Logger()
+
 #: Seconds between checks for the last call while draining.
 _DRAIN_POLL = 0.1
 #: Longest wait for BYE answers when stopping (64*T1 is 32 s by default).
@@ -64,8 +68,6 @@ class SIPEngine:
         wildcard address (tests inject one).
     @param random: uniform [0, 1) for RFC 3261's random waits.
     """
-
-    _log = Logger()
 
     def __init__(
         self,
@@ -128,7 +130,7 @@ class SIPEngine:
         except Exception:
             return fail()
         self._started = True
-        self._log.info(
+        _log.info(
             "SIP engine listening on {host}:{port} ({transports})",
             host=host,
             port=port,
@@ -145,7 +147,7 @@ class SIPEngine:
             self._stopping = Deferred()
             self._services.draining = True
             deadline = self._reactor.seconds() + max(0.0, drain_timeout)
-            self._log.info(
+            _log.info(
                 "SIP engine draining: {calls} calls, {seconds} s",
                 calls=self._services.registry.claimed,
                 seconds=drain_timeout,
@@ -191,7 +193,7 @@ class SIPEngine:
     def _stopped(self, _: object) -> None:
         self._started = False
         assert self._stopping is not None
-        self._log.info("SIP engine stopped")
+        _log.info("SIP engine stopped")
         self._stopping.callback(None)
 
     # -- queries --------------------------------------------------------------------

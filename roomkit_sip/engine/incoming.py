@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MANUAL", "CallFailed", "IncomingCall"]
 
+#: Module-level, not per instance: an event's log_source would keep the
+#: object (a call and its media) alive in any observer that retains events.
+_log = Logger()
+
 
 class _Manual:
     def __repr__(self) -> str:
@@ -66,7 +70,6 @@ class IncomingCall:
     """
 
     MANUAL = MANUAL
-    _log = Logger()
 
     def __init__(self, services: EngineServices, txn: Any, request: Request) -> None:
         self._services = services
@@ -125,7 +128,7 @@ class IncomingCall:
                 self._services.stats.auth_failures += 1
             self._final(refusal.status, refusal.reason, refusal.headers)
             return
-        self._log.failure("INVITE {call_id}: admission failed", failure, call_id=self.call_id)
+        _log.failure("INVITE {call_id}: admission failed", failure, call_id=self.call_id)
         self._final(500)
 
     def _admitted(self, admission: Admission) -> None:
@@ -157,7 +160,7 @@ class IncomingCall:
             status, reason = verdict
             self.reject(int(status), None if reason is None else str(reason))
         else:
-            self._log.error(
+            _log.error(
                 "incoming_call returned {verdict!r}: expected None, (status, reason) or MANUAL",
                 verdict=verdict,
             )
@@ -167,13 +170,13 @@ class IncomingCall:
         self._pending = None
         if self._done or failure.check(CancelledError):
             return
-        self._log.failure("incoming_call failed for {call_id}", failure, call_id=self.call_id)
+        _log.failure("incoming_call failed for {call_id}", failure, call_id=self.call_id)
         self._final(500)
 
     def _ring_timeout(self) -> None:
         self._ring_timer = None
         if not self._done:
-            self._log.info("INVITE {call_id}: not answered in time", call_id=self.call_id)
+            _log.info("INVITE {call_id}: not answered in time", call_id=self.call_id)
             self._final(480)
 
     # -- what the application may do -----------------------------------------------
@@ -241,7 +244,7 @@ class IncomingCall:
                     assert admission.negotiation is not None
                     call._start_media(admission.negotiation)
             except Exception:
-                self._log.failure("call {call_id}: media could not start", call_id=self.call_id)
+                _log.failure("call {call_id}: media could not start", call_id=self.call_id)
                 call._terminate("media_not_established")
                 return answered
             call._activate(call._answer_timer)
@@ -275,7 +278,7 @@ class IncomingCall:
         """A CANCEL matched the INVITE (its 200 went), or a BYE ended the early dialog."""
         if self._done:
             return
-        self._log.info("INVITE {call_id} cancelled by the caller", call_id=self.call_id)
+        _log.info("INVITE {call_id} cancelled by the caller", call_id=self.call_id)
         self._services.stats.cancelled += 1
         self._final(487, outcome="cancelled")
 

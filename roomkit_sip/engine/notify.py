@@ -17,6 +17,10 @@ from twisted.python.failure import Failure
 
 __all__ = ["Notifier"]
 
+#: Module-level, not per instance: an event's log_source would keep the
+#: object (a call and its media) alive in any observer that retains events.
+_log = Logger()
+
 
 def as_deferred(call: Callable[..., Any], *args: Any) -> Deferred[Any]:
     """C{call(*args)} as a Deferred: values, Deferreds and coroutines alike."""
@@ -36,8 +40,6 @@ class Notifier:
     @param stats: the L{EngineStats} whose C{dtmf_events} key presses count.
     """
 
-    _log = Logger()
-
     def __init__(self, handler: Callable[[], Any], stats: Any = None) -> None:
         self._handler = handler
         self._stats = stats
@@ -56,7 +58,7 @@ class Notifier:
         try:
             result = getattr(handler, method)(call, *args)
         except Exception:
-            self._log.failure(
+            _log.failure(
                 "call handler {method} failed for call {session_id}",
                 method=method,
                 session_id=getattr(call, "session_id", "?"),
@@ -67,7 +69,7 @@ class Notifier:
             d.addErrback(self._failed, method, call)
 
     def _failed(self, failure: Failure, method: str, call: Any) -> None:
-        self._log.failure(
+        _log.failure(
             "call handler {method} failed for call {session_id}",
             failure,
             method=method,
@@ -84,7 +86,7 @@ class Notifier:
         try:
             handler.audio_received(call, pcm)
         except Exception:
-            self._log.failure(
+            _log.failure(
                 "call handler audio_received failed for call {session_id}",
                 session_id=call.session_id,
             )

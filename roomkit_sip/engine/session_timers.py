@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SessionTimerControl"]
 
+#: Module-level, not per instance: an event's log_source would keep the
+#: object (a call and its media) alive in any observer that retains events.
+_log = Logger()
+
 #: Refresh failures that mean the dialog is gone (RFC 4028 §10).
 _FATAL = (408, 481)
 
@@ -51,8 +55,6 @@ class SessionTimerControl:
     @ivar timer: the session timer in force, or C{None}.
     @ivar refreshes: refreshes we sent that were answered 2xx.
     """
-
-    _log = Logger()
 
     def __init__(self, clock: IReactorTime, call: Call) -> None:
         self._clock = clock
@@ -98,7 +100,7 @@ class SessionTimerControl:
     def _expire(self) -> None:
         self._pending = None
         if not self._stopped:
-            self._log.warn("call {session_id}: session expired", session_id=self._call.session_id)
+            _log.warn("call {session_id}: session expired", session_id=self._call.session_id)
             self._call._terminate("session_expired")
 
     # -- refreshing (we are the refresher) -------------------------------------
@@ -121,9 +123,7 @@ class SessionTimerControl:
                 on_additional_2xx=None if update else self._reack,
             )  # fmt: skip
         except Exception as e:
-            self._log.warn(
-                "call {session_id}: refresh not sent: {e}", session_id=call.session_id, e=e
-            )
+            _log.warn("call {session_id}: refresh not sent: {e}", session_id=call.session_id, e=e)
             call._oa.cancel_offer()
             self._arm(self._grace(), self._expire)
             return
@@ -173,7 +173,7 @@ class SessionTimerControl:
         elif status in (405, 501) and update:
             self._refresh(interval, False)
             return
-        self._log.warn(
+        _log.warn(
             "call {session_id}: session refresh answered {status}",
             session_id=call.session_id,
             status=status,
@@ -188,7 +188,7 @@ class SessionTimerControl:
         try:
             negotiation = call._oa.process_answer(parse_sdp(response.body))
         except (SDPParseError, OfferAnswerError, RuntimeError, SIPParseError) as e:
-            self._log.warn(
+            _log.warn(
                 "call {session_id}: bad answer to our refresh: {e}",
                 session_id=call.session_id,
                 e=e,
@@ -202,7 +202,7 @@ class SessionTimerControl:
         if self._stopped or call.state != "active":
             return
         call._oa.cancel_offer()
-        self._log.warn(
+        _log.warn(
             "call {session_id}: session refresh failed: {error}",
             session_id=call.session_id,
             error=failure.getErrorMessage(),

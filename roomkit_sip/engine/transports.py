@@ -35,6 +35,10 @@ from roomkit_sip.transport.sip_udp import SIPDatagramProtocol
 
 __all__ = ["MTU_LIMIT", "SIPTransports"]
 
+#: Module-level, not per instance: an event's log_source would keep the
+#: object (a call and its media) alive in any observer that retains events.
+_log = Logger()
+
 Addr = tuple[str, int]
 Deliver = Callable[[Request | Response, Addr, str], object]
 
@@ -65,8 +69,6 @@ class SIPTransports:
         could not be delivered after L{send} returned (a failed connect, a
         failed name lookup).
     """
-
-    _log = Logger()
 
     def __init__(
         self,
@@ -209,7 +211,7 @@ class SIPTransports:
             self._tcp.send(data, destination)
 
     def _unreachable(self, failure: Any, destination: Addr, kind: str) -> None:
-        self._log.info(
+        _log.info(
             "cannot send to {destination} over {kind}: {error}",
             destination=destination,
             kind=kind,
@@ -225,4 +227,4 @@ class SIPTransports:
             try:
                 self._on_failure(destination, kind)
             except Exception:
-                self._log.failure("transport failure handler raised")
+                _log.failure("transport failure handler raised")

@@ -35,6 +35,10 @@ from roomkit_sip.transport.sip_udp import error_answer
 
 __all__ = ["ConnectionTable", "SIPStreamProtocol"]
 
+#: Module-level, not per instance: an event's log_source would keep the
+#: object (a call and its media) alive in any observer that retains events.
+_log = Logger()
+
 Addr = tuple[str, int]
 Deliver = Callable[[Request | Response, Addr, str], object]
 
@@ -48,8 +52,6 @@ MAX_QUEUED = 64
 
 class SIPStreamProtocol(Protocol):
     """One SIP connection, inbound or outbound."""
-
-    _log = Logger()
 
     def __init__(self, table: ConnectionTable) -> None:
         self._table = table
@@ -76,7 +78,7 @@ class SIPStreamProtocol(Protocol):
             self.transport.loseConnection()
             return
         except Exception:
-            self._log.failure("SIP framer raised on data from {peer}", peer=self.peer)
+            _log.failure("SIP framer raised on data from {peer}", peer=self.peer)
             self.transport.loseConnection()
             return
         for chunk in chunks:
@@ -89,15 +91,15 @@ class SIPStreamProtocol(Protocol):
                 self._reject(error)
                 continue
             except Exception:
-                self._log.failure("SIP parser raised on a message from {peer}", peer=self.peer)
+                _log.failure("SIP parser raised on a message from {peer}", peer=self.peer)
                 continue
             try:
                 self._table.deliver(message, self.peer, "TCP")
             except Exception:
-                self._log.failure("SIP message from {peer} broke its consumer", peer=self.peer)
+                _log.failure("SIP message from {peer} broke its consumer", peer=self.peer)
 
     def _reject(self, error: SIPParseError) -> None:
-        self._log.info(
+        _log.info(
             "unparsable SIP message on TCP from {peer}: {status} {detail}",
             peer=self.peer,
             status=error.status,
@@ -137,7 +139,7 @@ class SIPStreamProtocol(Protocol):
         if not self._open:
             return
         if self._table.clock.seconds() - self._last >= self._table.idle_timeout - 1e-6:
-            self._log.info("closing idle SIP connection to {peer}", peer=self.peer)
+            _log.info("closing idle SIP connection to {peer}", peer=self.peer)
             self.transport.loseConnection()
         else:
             self._arm_idle()
@@ -174,7 +176,6 @@ class ConnectionTable(Factory):
         closed; 0 keeps connections until the peer closes them.
     """
 
-    _log = Logger()
     noisy = False
 
     def __init__(
@@ -260,7 +261,7 @@ class ConnectionTable(Factory):
 
     def _connect_failed(self, addr: Addr, reason: Failure) -> None:
         pending = self._dialing.pop(addr, None)
-        self._log.info(
+        _log.info(
             "SIP TCP connection to {addr} failed: {reason}",
             addr=addr,
             reason=reason.getErrorMessage(),
@@ -269,7 +270,7 @@ class ConnectionTable(Factory):
             try:
                 self._on_failure(addr)
             except Exception:
-                self._log.failure("TCP failure handler raised for {addr}", addr=addr)
+                _log.failure("TCP failure handler raised for {addr}", addr=addr)
 
     def close(self) -> Deferred[None]:
         """

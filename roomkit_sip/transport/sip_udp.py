@@ -26,6 +26,10 @@ from roomkit_sip.sip.transaction import new_tag
 
 __all__ = ["SIPDatagramProtocol", "error_answer"]
 
+#: Module-level, not per instance: an event's log_source would keep the
+#: object (a call and its media) alive in any observer that retains events.
+_log = Logger()
+
 Addr = tuple[str, int]
 #: C{deliver(message, source, transport)}.
 Deliver = Callable[[Request | Response, Addr, str], object]
@@ -81,7 +85,6 @@ class SIPDatagramProtocol(DatagramProtocol):
     @ivar deliver_errors: messages whose consumer raised (logged, a bug).
     """
 
-    _log = Logger()
     noisy = False
 
     def __init__(self, deliver: Deliver) -> None:
@@ -107,16 +110,16 @@ class SIPDatagramProtocol(DatagramProtocol):
             return
         except Exception:  # the parser's contract says this cannot happen
             self.parse_errors += 1
-            self._log.failure("SIP parser raised on a datagram from {source}", source=source)
+            _log.failure("SIP parser raised on a datagram from {source}", source=source)
             return
         try:
             self._deliver(message, source, "UDP")
         except Exception:
             self.deliver_errors += 1
-            self._log.failure("SIP message from {source} broke its consumer", source=source)
+            _log.failure("SIP message from {source} broke its consumer", source=source)
 
     def _answer(self, error: SIPParseError, source: Addr) -> None:
-        self._log.info(
+        _log.info(
             "unparsable SIP datagram from {source}: {status} {detail}",
             source=source,
             status=error.status,
@@ -128,7 +131,7 @@ class SIPDatagramProtocol(DatagramProtocol):
         try:
             self.send(*answer)
         except Exception as e:
-            self._log.info("could not answer {source}: {error!r}", source=source, error=e)
+            _log.info("could not answer {source}: {error!r}", source=source, error=e)
 
     def send(self, data: bytes, addr: Addr) -> None:
         """
