@@ -17,6 +17,7 @@ was answered.  A second call returns the same outcome and does nothing more.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,22 @@ _REAPER_REASONS = {
     "session_expired": q850(102, "session expired"),
     "shutdown": q850(16, "service shutting down"),
 }
+
+
+def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
+    """
+    C{method} of a call, without keeping the call alive: the media layer
+    logs through class-level Loggers, so a log event (its C{log_source}) can
+    keep a media session, and through its callbacks the call, in any
+    observer that retains events (Twisted's buffer before logging starts).
+    """
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        target = ref()
+        return None if target is None else target(*args)
+
+    return call
 
 
 class CallFailed(Exception):
@@ -241,8 +258,9 @@ class Call:
         services = self._services
         self._media = open_media(
             services.reactor, self._ports, negotiation, media_clock=services.media_clock,
-            config=services.media_config, on_audio=self._audio, on_dtmf=self._dtmf,
-            on_media_timeout=self._media_timeout, on_played=self._played,
+            config=services.media_config, on_audio=_weakly(self._audio),
+            on_dtmf=_weakly(self._dtmf), on_media_timeout=_weakly(self._media_timeout),
+            on_played=_weakly(self._played),
         )  # fmt: skip
         self._ports = None  # the media session owns them now
         self._set_negotiation(negotiation)
