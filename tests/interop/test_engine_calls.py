@@ -13,7 +13,7 @@ a minute.
 
 from __future__ import annotations
 
-import time
+import random
 from typing import Any
 
 from twisted.internet import defer, reactor, task
@@ -24,9 +24,19 @@ from roomkit_sip.engine import CallHandler, EngineConfig, SIPEngine
 from tests.interop import sipp
 from tests.support import audio
 
-#: The RTP range of the engine under test: below the ephemeral range, where
-#: SIPp's own ports (picked by the OS) never fall.
-RTP_RANGE = (21000, 23000)
+#: Where the engine under test takes its RTP ports: below the ephemeral range,
+#: where SIPp's own ports (picked by the OS) never fall.  Each engine takes a
+#: random block of it, so test runs sharing a machine rarely meet (and the
+#: allocator skips a port another process holds).
+RTP_SPAN = (20000, 30000)
+RTP_BLOCK = 1000
+
+
+def rtp_range() -> tuple[int, int]:
+    start = random.randrange(RTP_SPAN[0], RTP_SPAN[1] - RTP_BLOCK, 2)
+    return start, start + RTP_BLOCK
+
+
 TONE_HZ = 1000.0
 PEAK_DBFS = -12.0
 
@@ -110,18 +120,16 @@ class EngineInteropCase(unittest.TestCase):
 
     def setUp(self) -> None:
         sipp.require_sipp()
-        self.started = time.monotonic()
 
     def start_engine(self, handler: Any, **changes: Any) -> SIPEngine:
         settings: dict[str, Any] = {
             "sip_host": "127.0.0.1",
             "sip_port": 0,
             "rtp_ip": "127.0.0.1",
-            "rtp_port_start": RTP_RANGE[0],
-            "rtp_port_end": RTP_RANGE[1],
             "codecs": tuple(resolve_codecs("pcmu,pcma,g722")),
             "port_quarantine": 0.5,
         }
+        settings["rtp_port_start"], settings["rtp_port_end"] = rtp_range()
         settings.update(changes)
         engine = SIPEngine(reactor, EngineConfig(**settings), handler)
         self.successResultOf(engine.start())
