@@ -29,6 +29,9 @@ from twisted.logger import Logger
 from roomkit_sip.media.outbound import OutboundPath
 from roomkit_sip.rtp.dtmf import EventPacket, digit_code, event_plan
 
+#: Module-level on purpose: see "Logging" in docs/architecture.md.
+_log = Logger()
+
 __all__ = ["DTMFSender"]
 
 #: Digits waiting behind the one being sent, at most.
@@ -42,11 +45,15 @@ class DTMFSender:
     @ivar sent: events completely sent.
     """
 
-    _log = Logger()
-
     def __init__(
-        self, clock: IReactorTime, outbound: OutboundPath, payload_type: int, clock_rate: int,
-        *, interval_ms: float = 50.0, volume: int = 10,
+        self,
+        clock: IReactorTime,
+        outbound: OutboundPath,
+        payload_type: int,
+        clock_rate: int,
+        *,
+        interval_ms: float = 50.0,
+        volume: int = 10,
     ) -> None:
         """
         @param payload_type: the negotiated telephone-event payload type.
@@ -89,7 +96,7 @@ class DTMFSender:
         if self._closed:
             return succeed(False)
         if len(self._queue) >= MAX_QUEUED:
-            self._log.warn("DTMF queue full: dropping digit {digit}", digit=digit)
+            _log.warn("DTMF queue full: dropping digit {digit}", digit=digit)
             return succeed(False)
         done: Deferred[bool] = Deferred()
         self._queue.append((digit, duration_ms, done))
@@ -122,8 +129,13 @@ class DTMFSender:
         if not self._queue:
             return
         digit, duration_ms, done = self._queue.popleft()
-        self._plan = event_plan(digit, duration_ms, clock_rate=self.clock_rate,
-                                volume=self._volume, interval_ms=self._interval_ms)
+        self._plan = event_plan(
+            digit,
+            duration_ms,
+            clock_rate=self.clock_rate,
+            volume=self._volume,
+            interval_ms=self._interval_ms,
+        )
         self._next = 0
         self._current = done
         self._outbound.pause()

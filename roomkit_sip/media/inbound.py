@@ -42,6 +42,9 @@ from roomkit_sip.rtp.jitter import NORMAL, Concealer, Frame, JitterBuffer
 from roomkit_sip.rtp.packet import RTPPacket
 from roomkit_sip.rtp.stats import BAD_SEQUENCE, IN_SEQUENCE, Counters, ReceptionStats
 
+#: Module-level on purpose: see "Logging" in docs/architecture.md.
+_log = Logger()
+
 __all__ = ["InboundPath"]
 
 #: Never re-arm the poll timer closer than this: a deadline a float rounding
@@ -59,8 +62,6 @@ class InboundPath:
     @ivar comfort_noise: CN packets received.
     @ivar digits: key presses reported.
     """
-
-    _log = Logger()
 
     def __init__(
         self,
@@ -228,7 +229,7 @@ class InboundPath:
         try:
             self._on_audio(pcm)
         except Exception:
-            self._log.failure("on_audio callback failed")
+            _log.failure("on_audio callback failed")
 
     def _report(self, digits: Sequence[DTMFDigit]) -> None:
         for digit in digits:
@@ -238,7 +239,7 @@ class InboundPath:
             try:
                 self._on_dtmf(digit.digit, digit.duration_ms)
             except Exception:
-                self._log.failure("on_dtmf callback failed for {digit}", digit=digit.digit)
+                _log.failure("on_dtmf callback failed for {digit}", digit=digit.digit)
 
     def _deadline(self) -> float | None:
         deadline = self.jitter.deadline()

@@ -33,6 +33,9 @@ from roomkit_sip.rtp.packet import build_rtp, ts_newer
 from roomkit_sip.rtp.stats import SenderStats
 from roomkit_sip.transport.rtp import Addr
 
+#: Module-level on purpose: see "Logging" in docs/architecture.md.
+_log = Logger()
+
 __all__ = ["OutboundPath", "PlayedCallback"]
 
 #: C{on_played(pcm, rtp_timestamp, played_bytes, queued_ms, ended)}: the fields
@@ -57,8 +60,6 @@ class OutboundPath:
     @ivar sequencer: sequence numbers and timeline, shared with DTMF.
     @ivar sender: what we sent, for RTCP sender reports.
     """
-
-    _log = Logger()
 
     def __init__(
         self,
@@ -193,8 +194,7 @@ class OutboundPath:
             return end
         return timestamp
 
-    def send_packet(self, payload_type: int, payload: bytes, timestamp: int,
-                    marker: bool) -> bool:
+    def send_packet(self, payload_type: int, payload: bytes, timestamp: int, marker: bool) -> bool:
         """Send a non-audio packet (a telephone event) on the stream's sequence."""
         if self._closed:
             return False
@@ -261,20 +261,34 @@ class OutboundPath:
             return
         self._dropped_last = False
         if comfort:
-            self._send(self.cn_payload_type, frame, timestamp, marker,  # type: ignore[arg-type]
-                       True, self._ticks_per_frame)
+            self._send(
+                self.cn_payload_type,
+                frame,
+                timestamp,
+                marker,  # type: ignore[arg-type]
+                True,
+                self._ticks_per_frame,
+            )
             return
         payload = self._encoder.encode(frame)
         self._send(self.payload_type, payload, timestamp, marker, True, self._ticks_per_frame)
 
-    def _send(self, payload_type: int, payload: bytes, timestamp: int, marker: bool,
-              timing: bool, ticks: int) -> bool:
+    def _send(
+        self,
+        payload_type: int,
+        payload: bytes,
+        timestamp: int,
+        marker: bool,
+        timing: bool,
+        ticks: int,
+    ) -> bool:
         target = self.target
         if target is None:
             self._unsent()
             return False
-        data = build_rtp(payload_type, self.sequencer.next_seq(), timestamp, self.ssrc, payload,
-                         marker=marker)
+        data = build_rtp(
+            payload_type, self.sequencer.next_seq(), timestamp, self.ssrc, payload, marker=marker
+        )
         now = self._clock.seconds()
         self.sender.sent(timestamp, len(payload), now, timing)
         self.bytes_out += len(data)
@@ -290,15 +304,17 @@ class OutboundPath:
         self._gap = True
         self._stream.mark_next()  # type: ignore[union-attr]
 
-    def _on_stream_played(self, pcm: bytes, timestamp: int, played: int, queued_ms: float,
-                          ended: bool) -> None:
+    def _on_stream_played(
+        self, pcm: bytes, timestamp: int, played: int, queued_ms: float, ended: bool
+    ) -> None:
         # Only what really went out is reported; the end of a response always is.
         if ended or not self._dropped_last:
             self._played(pcm, timestamp, played, queued_ms, ended)
 
-    def _played(self, pcm: bytes, timestamp: int, played: int, queued_ms: float,
-                ended: bool) -> None:
+    def _played(
+        self, pcm: bytes, timestamp: int, played: int, queued_ms: float, ended: bool
+    ) -> None:
         try:
             self._on_played(pcm, timestamp, played, queued_ms, ended)  # type: ignore[misc]
         except Exception:
-            self._log.failure("on_played callback failed")
+            _log.failure("on_played callback failed")

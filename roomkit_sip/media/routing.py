@@ -27,6 +27,9 @@ from twisted.logger import Logger
 from roomkit_sip.media.address import HOLD, OK, check_target
 from roomkit_sip.transport.rtp import Addr
 
+#: Module-level on purpose: see "Logging" in docs/architecture.md.
+_log = Logger()
+
 __all__ = ["MediaRouting"]
 
 
@@ -39,8 +42,6 @@ class MediaRouting:
         the latched address.
     @ivar foreign_source: RTP packets taken from elsewhere than the SDP address.
     """
-
-    _log = Logger()
 
     def __init__(self, symmetric: bool) -> None:
         self.symmetric = symmetric
@@ -68,12 +69,11 @@ class MediaRouting:
         self._sdp_rtcp = rtcp if check_target(rtcp) == OK else None
         self._latched_rtp = self._latched_rtcp = None
         if status not in (OK, HOLD, "unknown"):
-            self._log.warn("refusing to send RTP to {addr}: {reason}", addr=rtp, reason=status)
+            _log.warn("refusing to send RTP to {addr}: {reason}", addr=rtp, reason=status)
         self._update()
         return status
 
-    def accept(self, addr: Addr, payload_type: int,
-               negotiated: Callable[[int], bool]) -> bool:
+    def accept(self, addr: Addr, payload_type: int, negotiated: Callable[[int], bool]) -> bool:
         """
         Whether to take an RTP packet from C{addr}; latches on the first one
         whose payload type is C{negotiated} when symmetric.
@@ -95,8 +95,10 @@ class MediaRouting:
 
     def rtcp_from(self, addr: Addr) -> None:
         """An RTCP packet came from C{addr}: latch RTCP there when symmetric."""
-        if self.symmetric and self._latched_rtcp is None and (
-            self._latched_rtp is None or addr[0] == self._latched_rtp[0]
+        if (
+            self.symmetric
+            and self._latched_rtcp is None
+            and (self._latched_rtp is None or addr[0] == self._latched_rtp[0])
         ):
             self._latched_rtcp = addr
             self._update()

@@ -19,6 +19,9 @@ from twisted.logger import Logger
 from roomkit_sip.rtp.errors import RTCPParseError
 from roomkit_sip.rtp.rtcp import RTCPSession
 
+#: Module-level on purpose: see "Logging" in docs/architecture.md.
+_log = Logger()
+
 __all__ = ["RTCPScheduler"]
 
 
@@ -28,8 +31,6 @@ class RTCPScheduler:
     @ivar received: valid compound packets received.
     @ivar invalid: datagrams that were not valid RTCP (counted, dropped).
     """
-
-    _log = Logger()
 
     def __init__(
         self, clock: IReactorTime, session: RTCPSession, transmit: Callable[[bytes], bool]
@@ -59,7 +60,7 @@ class RTCPScheduler:
         except RTCPParseError as e:
             self.invalid += 1
             if self.invalid == 1:
-                self._log.debug("invalid RTCP dropped: {reason}", reason=e.reason)
+                _log.debug("invalid RTCP dropped: {reason}", reason=e.reason)
             return
         self.received += 1
 

@@ -46,6 +46,9 @@ from roomkit_sip.rtp.rtcp import RTCPSession
 from roomkit_sip.transport.ports import PortPair
 from roomkit_sip.transport.rtp import Addr
 
+#: Module-level on purpose: see "Logging" in docs/architecture.md.
+_log = Logger()
+
 __all__ = ["MediaSession"]
 
 
@@ -58,8 +61,6 @@ class MediaSession:
     """
     One call's RTP and RTCP.  It runs from construction until L{close}.
     """
-
-    _log = Logger()
 
     def __init__(
         self,
@@ -121,24 +122,48 @@ class MediaSession:
         self.ptime = ptime
         self.ssrc = secrets.randbits(32) if ssrc is None else ssrc
         self._inbound = InboundPath(
-            reactor, codec, payload_type, config,
-            dtmf_payload_type=dtmf_payload_type, dtmf_clock_rate=dtmf_clock_rate,
-            cn_payload_type=cn_payload_type, ptime=ptime, on_audio=on_audio, on_dtmf=on_dtmf,
+            reactor,
+            codec,
+            payload_type,
+            config,
+            dtmf_payload_type=dtmf_payload_type,
+            dtmf_clock_rate=dtmf_clock_rate,
+            cn_payload_type=cn_payload_type,
+            ptime=ptime,
+            on_audio=on_audio,
+            on_dtmf=on_dtmf,
         )
         self._outbound = OutboundPath(
-            reactor, media_clock, codec, payload_type, config, ssrc=self.ssrc,
-            sendto=ports.rtp.sendto, cn_payload_type=cn_payload_type, on_played=on_played,
+            reactor,
+            media_clock,
+            codec,
+            payload_type,
+            config,
+            ssrc=self.ssrc,
+            sendto=ports.rtp.sendto,
+            cn_payload_type=cn_payload_type,
+            on_played=on_played,
         )
         self._dtmf_pt = dtmf_payload_type
         self._dtmf_out: DTMFSender | None = None
         if dtmf_payload_type is not None:
-            self._dtmf_out = DTMFSender(reactor, self._outbound, dtmf_payload_type,
-                                        dtmf_clock_rate or codec.clock_rate)
-        rtcp = RTCPSession(self.ssrc, cname or _default_cname(), self._inbound.reception,
-                           self._outbound.sender, random=rtcp_random or random.random)
+            self._dtmf_out = DTMFSender(
+                reactor, self._outbound, dtmf_payload_type, dtmf_clock_rate or codec.clock_rate
+            )
+        rtcp = RTCPSession(
+            self.ssrc,
+            cname or _default_cname(),
+            self._inbound.reception,
+            self._outbound.sender,
+            random=rtcp_random or random.random,
+        )
         self._rtcp = RTCPScheduler(reactor, rtcp, self._send_rtcp)
-        self._watchdog = MediaWatchdog(reactor, config.rtp_inactivity_timeout,
-                                       config.rtp_establishment_timeout, on_media_timeout)
+        self._watchdog = MediaWatchdog(
+            reactor,
+            config.rtp_inactivity_timeout,
+            config.rtp_establishment_timeout,
+            on_media_timeout,
+        )
         self.packets_in = 0
         self.bytes_in = 0
         self.dropped_direction = 0
@@ -233,8 +258,9 @@ class MediaSession:
         """
         if self._dtmf_out is None or self._dtmf_pt is None or self.closed:
             digit_code(digit)
-            self._log.warn("cannot send DTMF {digit}: no telephone-event negotiated or closed",
-                           digit=digit)
+            _log.warn(
+                "cannot send DTMF {digit}: no telephone-event negotiated or closed", digit=digit
+            )
             return succeed(False)
         return self._dtmf_out.send(digit, duration_ms)
 
@@ -268,23 +294,30 @@ class MediaSession:
             self._watchdog.pause()
         self._retarget()
 
-    def set_codec(self, codec: ICodec, payload_type: int, *,
-                  dtmf_payload_type: int | None = None,
-                  dtmf_clock_rate: int | None = None) -> None:
+    def set_codec(
+        self,
+        codec: ICodec,
+        payload_type: int,
+        *,
+        dtmf_payload_type: int | None = None,
+        dtmf_clock_rate: int | None = None,
+    ) -> None:
         """
         Change codec mid-call: fresh encoder and decoder, the jitter buffer
         played out; queued audio of another frame shape is dropped.
         """
         inbound = self._inbound
-        inbound.set_codec(codec, payload_type, dtmf_payload_type, dtmf_clock_rate,
-                          inbound.cn_payload_type)
+        inbound.set_codec(
+            codec, payload_type, dtmf_payload_type, dtmf_clock_rate, inbound.cn_payload_type
+        )
         self._outbound.set_codec(codec, payload_type)
         self._dtmf_pt = dtmf_payload_type
         if dtmf_payload_type is not None:
             te_clock = dtmf_clock_rate or codec.clock_rate
             if self._dtmf_out is None:
-                self._dtmf_out = DTMFSender(self._reactor, self._outbound, dtmf_payload_type,
-                                            te_clock)
+                self._dtmf_out = DTMFSender(
+                    self._reactor, self._outbound, dtmf_payload_type, te_clock
+                )
             else:
                 self._dtmf_out.set_payload_type(dtmf_payload_type, te_clock)
 

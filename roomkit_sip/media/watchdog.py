@@ -25,6 +25,9 @@ from collections.abc import Callable
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
+#: Module-level on purpose: see "Logging" in docs/architecture.md.
+_log = Logger()
+
 __all__ = ["MEDIA_LOST", "MEDIA_NOT_ESTABLISHED", "MediaWatchdog"]
 
 MEDIA_LOST = "media_lost"
@@ -35,8 +38,6 @@ class MediaWatchdog:
     """
     @ivar fired: the reason reported, or C{None}.
     """
-
-    _log = Logger()
 
     def __init__(
         self,
@@ -127,9 +128,9 @@ class MediaWatchdog:
         reason = MEDIA_LOST if self._established else MEDIA_NOT_ESTABLISHED
         self.fired = reason
         self.stop()
-        self._log.info("RTP watchdog: {reason}", reason=reason)
+        _log.info("RTP watchdog: {reason}", reason=reason)
         if self._on_timeout is not None:
             try:
                 self._on_timeout(reason)
             except Exception:
-                self._log.failure("on_media_timeout callback failed")
+                _log.failure("on_media_timeout callback failed")

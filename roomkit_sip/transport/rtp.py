@@ -24,6 +24,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
+#: Module-level on purpose: see "Logging" in docs/architecture.md.
+_log = Logger()
+
 __all__ = ["Addr", "MediaDatagramProtocol", "RTCPProtocol", "RTPProtocol", "Receiver"]
 
 #: A UDP address, C{(host, port)}.
@@ -44,7 +47,6 @@ class MediaDatagramProtocol(DatagramProtocol):
     @ivar send_errors: datagrams the socket refused to send.
     """
 
-    _log = Logger()
     noisy = False  # one port pair per call: no "starting protocol" line each
     kind = "media"
 
@@ -89,8 +91,9 @@ class MediaDatagramProtocol(DatagramProtocol):
             # The session counts and drops bad input itself; reaching this is
             # a bug, and one bad datagram must not stop the port reading.
             self.receiver_errors += 1
-            self._log.failure("{kind} receiver failed on a datagram from {addr}",
-                              kind=self.kind, addr=addr)
+            _log.failure(
+                "{kind} receiver failed on a datagram from {addr}", kind=self.kind, addr=addr
+            )
 
     def sendto(self, datagram: bytes, addr: Addr) -> bool:
         """
@@ -112,8 +115,9 @@ class MediaDatagramProtocol(DatagramProtocol):
         except _SEND_ERRORS as e:
             self.send_errors += 1
             if self.send_errors == 1:
-                self._log.warn("{kind} send to {addr} failed: {error}",
-                               kind=self.kind, addr=addr, error=e)
+                _log.warn(
+                    "{kind} send to {addr} failed: {error}", kind=self.kind, addr=addr, error=e
+                )
             return False
         return True
 

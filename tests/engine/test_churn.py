@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import os
-import unittest
 import weakref
 from typing import Any
 
@@ -119,15 +118,6 @@ class GarbageTests(SynchronousTestCase):
 
 
 class LowerLayerRetentionTests(SynchronousTestCase):
-    @unittest.skip(
-        "LOWER-LAYER ISSUE (roomkit_sip/media; reported, not ours to edit): MediaWatchdog "
-        "and MediaSession log through class-level Loggers, so every event's log_source is "
-        "the instance, and an observer that retains events (Twisted's buffer before logging "
-        "starts, e.g. in an asyncio app that never begins Twisted logging) keeps the media "
-        "object and whatever its callbacks reference alive. The engine works around it by "
-        "handing weak callbacks to the media (engine/call.py: _weakly). Unskip once media/ "
-        "logs through module-level Loggers: this test then passes."
-    )
     def test_watchdog_event_does_not_keep_its_owner_alive(self) -> None:
         events: list[dict[str, Any]] = []
         globalLogPublisher.addObserver(events.append)
