@@ -37,6 +37,8 @@ from roomkit_sip.sip.digest import (
     format_challenge,
     split_algorithm,
 )
+from roomkit_sip.sip.errors import SIPParseError
+from roomkit_sip.sip.uri import SipURI, parse_uri
 
 #: Seconds a nonce stays valid; afterwards a correct answer earns C{stale=true}
 #: (RFC 7616 §3.3).  Five minutes (Kamailio's default too) lets a REGISTER
@@ -113,6 +115,37 @@ class NonceCounts:
         return True
 
 
+def same_sip_host(digest_uri: str, request_uri: str) -> bool:
+    """
+    Whether C{digest_uri} names the same SIP server as C{request_uri}: same
+    scheme, host and port (default ports filled in); user part and parameters
+    may differ.
+
+    RFC 2617 §3.2.2.5 asks for "the same resource", not the same string, and
+    real UACs differ: SIPp, for one, signs the server's URI without the user
+    part of the Request-URI.  Nothing is lost by the looser test: the answer
+    still covers the URI the client signed, and nonce counts stop a replay
+    elsewhere.  URIs that are not SIP/SIPS must match exactly.
+    """
+    if digest_uri == request_uri:
+        return True
+    try:
+        signed, target = parse_uri(digest_uri), parse_uri(request_uri)
+    except SIPParseError:
+        return False
+    if not (isinstance(signed, SipURI) and isinstance(target, SipURI)):
+        return False
+    return (signed.scheme, signed.host.lower(), _port(signed)) == (
+        target.scheme,
+        target.host.lower(),
+        _port(target),
+    )
+
+
+def _port(uri: SipURI) -> int:
+    return uri.port or (5061 if uri.scheme == "sips" else 5060)
+
+
 class DigestServer:
     """
     Challenges and verification for one realm, as a UAS (401) or proxy (407).
@@ -123,8 +156,9 @@ class DigestServer:
     @param allow_rfc2069: accept MD5 answers without qop, as RFC 3261 §22.4
         requires for RFC 2069 clients; such a nonce is single-use.
     @param uri_equal: compares digest-uri with the request-URI (RFC 7616
-        §3.4.6); exact by default, pass an RFC 3261 §19.1.4 comparison to
-        accept equivalent spellings.
+        §3.4.6); L{same_sip_host} by default.  Pass C{str.__eq__} for the
+        strictest reading, or a looser test behind a proxy that rewrites the
+        Request-URI.
     @param random: source of nonce bytes; injectable for tests.
     """
 
@@ -152,7 +186,7 @@ class DigestServer:
         self._secret = secret
         self._lifetime = nonce_lifetime
         self._allow_rfc2069 = allow_rfc2069
-        self._uri_equal = uri_equal or str.__eq__
+        self._uri_equal = uri_equal or same_sip_host
         self._random = random
         self._counts = NonceCounts(nonce_lifetime, max_tracked_nonces)
         # Unknown users are checked against this so they cost what a wrong password costs.

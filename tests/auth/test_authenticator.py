@@ -235,7 +235,7 @@ class BadRequestTests(AuthenticatorTestCase):
         self.assertEqual(self.provider.lookups, [])
 
     def test_uri_mismatch(self) -> None:
-        values = self.credentials(uri="sip:someone-else@10.0.0.5")
+        values = self.credentials(uri="sip:someone-else@10.0.0.6")
         self.assertEqual(
             self.outcome(values), AuthBadRequest("digest uri does not match the Request-URI")
         )

@@ -224,9 +224,28 @@ class TamperingTests(ServerTestCase):
         self.assertEqual(self.verify(self.with_(self.answer(), realm="evil")), Verdict.RECHALLENGE)
 
     def test_uri_mismatch_is_bad_request(self) -> None:
-        """digest-uri must be the Request-URI (RFC 7616 §3.4.6, RFC 3261 §22.4)."""
-        answer = self.answer(uri="sip:other@sip.example.com")
-        self.assertRaises(DigestError, self.verify, answer)
+        """digest-uri must name the server the request went to (RFC 7616 §3.4.6)."""
+        for other in (
+            "sip:+15551234@other.example.com",
+            "sip:+15551234@sip.example.com:5070",
+            "sips:+15551234@sip.example.com",
+            "tel:+15551234",
+            "not a uri",
+        ):
+            answer = self.answer(uri=other)
+            self.assertRaises(DigestError, self.verify, answer)
+
+    def test_uri_user_part_may_differ(self) -> None:
+        """
+        Some UACs (SIPp among them) sign the server's URI without the user part
+        of the Request-URI: same scheme, host and port is the same resource.
+        """
+        for signed in ("sip:sip.example.com", "sip:other@SIP.example.com:5060;transport=udp"):
+            self.assertEqual(self.verify(self.answer(uri=signed)), Verdict.ACCEPT)
+
+    def test_strict_uri_comparison(self) -> None:
+        self.server = self.make_server(uri_equal=str.__eq__)
+        self.assertRaises(DigestError, self.verify, self.answer(uri="sip:sip.example.com"))
 
     def test_uri_equal_hook(self) -> None:
         self.server = self.make_server(uri_equal=lambda a, b: a.lower() == b.lower())
