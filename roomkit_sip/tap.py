@@ -49,6 +49,7 @@ def makeService(
         engine_factory = _sip_engine
 
     from roomkit_sip.service.apps import build_app
+    from roomkit_sip.service.logfilter import QuietCallLogs
     from roomkit_sip.service.observer import CallObserver
     from roomkit_sip.service.service import EngineService, RoomkitSIPService
     from roomkit_sip.service.state import ServiceState
@@ -76,6 +77,7 @@ def makeService(
         webhooks,
         cleanups,
         live_calls=lambda: len(observer.live_calls()),
+        log_filter=QuietCallLogs(options["rtp-ports"]),
     )
 
 
@@ -86,7 +88,13 @@ def _authenticator(options: Options, reactor: Any) -> Any:
 
     # A fresh nonce key per process: nonces from before a restart are
     # answered with a stale challenge, which clients retry transparently.
-    return DigestAuthenticator(options.auth_provider, options["realm"], os.urandom(32), reactor)
+    return DigestAuthenticator(
+        options.auth_provider,
+        options["realm"],
+        os.urandom(32),
+        reactor,
+        algorithms=options.auth_algorithms,
+    )
 
 
 def _http_service(

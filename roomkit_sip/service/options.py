@@ -57,6 +57,8 @@ class Options(usage.Options):
 
     @ivar codecs: the L{ICodec} providers, most preferred first.
     @ivar auth_provider: the htdigest user store, or C{None}.
+    @ivar auth_algorithms: the digest algorithms to challenge with, most
+        preferred first: those the file holds hashes of for C{--realm}.
     @ivar prompt: the decoded L{Prompt}, or C{None}.
     @ivar custom_handler: the handler built by C{--app module:factory}.
     @ivar http_address: C{(interface, port)} for the HTTP endpoints, or C{None}.
@@ -140,6 +142,7 @@ class Options(usage.Options):
         super().__init__()
         self.codecs: list[Any] = []
         self.auth_provider: Any = None
+        self.auth_algorithms: tuple[str, ...] = ()
         self.prompt: Any = None
         self.custom_handler: Any = None
         self.http_address: tuple[str, int] | None = None
@@ -256,14 +259,18 @@ class Options(usage.Options):
         try:
             self.auth_provider = HtdigestFileAuthProvider(path)
             with open(path, encoding="utf-8") as f:
-                realms = sorted({realm for realm, _user in parse_htdigest(f, path)})
+                table = parse_htdigest(f, path)
         except (OSError, ValueError) as e:
             raise _fail("auth-file", str(e)) from None
-        if self["realm"] not in realms:
-            found = ", ".join(repr(r) for r in realms) or "none"
-            raise _fail(
-                "realm", f"no user of realm {self['realm']!r} in {path} (realms there: {found})"
-            )
+        realm = self["realm"]
+        stored = {a for (r, _user), ha1s in table.items() if r == realm for a in ha1s}
+        if not stored:
+            found = ", ".join(repr(r) for r in sorted({r for r, _user in table})) or "none"
+            raise _fail("realm", f"no user of realm {realm!r} in {path} (realms there: {found})")
+        # Challenge only with what the file can verify: an Apache htdigest
+        # file holds MD5 alone, and a SHA-256 challenge listed first would
+        # lead clients that answer the first one (SIPp does) to fail.
+        self.auth_algorithms = tuple(a for a in ("SHA-256", "MD5") if a in stored)
 
     def _http(self) -> None:
         text = self["http-port"]

@@ -34,6 +34,8 @@ from twisted.logger import Logger
 
 from roomkit_sip.service.callinfo import iso_time
 
+#: Module-level, not per recording: an event's log_source would keep a
+#: finished recording alive in any observer that retains events.
 _log = Logger()
 
 HEADER_SIZE = 44
@@ -185,8 +187,6 @@ class CallRecording:
     @ivar error: the first I/O error; audio is no longer written after one.
     """
 
-    _log = Logger()
-
     def __init__(
         self,
         directory: str,
@@ -293,7 +293,7 @@ class CallRecording:
         try:
             write_json_atomic(self.json_path, self._sidecar)
         except OSError as e:
-            self._log.error(
+            _log.error(
                 "cannot write recording sidecar {path}: {error}",
                 path=self.json_path,
                 error=e.strerror or str(e),
@@ -304,9 +304,7 @@ class CallRecording:
             method(*args)
         except OSError as e:
             self.error = e.strerror or str(e)
-            self._log.error(
-                "recording {path} stopped: {error}", path=self.wav_path, error=self.error
-            )
+            _log.error("recording {path} stopped: {error}", path=self.wav_path, error=self.error)
             if not self._writer.closed:
                 try:
                     self._writer.close()

@@ -16,6 +16,9 @@ Stopping (SIGTERM, C{twistd} shutdown) drains instead of dropping calls:
 Each step runs even if the one before failed (the failure is logged), and
 the engine is given C{drain_timeout + ENGINE_STOP_GRACE} seconds at most, so
 twistd always exits.
+
+While it runs, the service keeps the per-call lines of lower layers out of
+the log (L{roomkit_sip.service.logfilter}).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
-from twisted.logger import Logger
+from twisted.logger import LogEvent, Logger, PredicateResult, globalLogPublisher
 from twisted.python.failure import Failure
 
+from roomkit_sip.service.logfilter import filter_observers
 from roomkit_sip.service.state import DRAINING, SERVING, STOPPED, ServiceState
 
 #: Seconds the engine may take beyond the drain timeout (BYE transactions).
@@ -106,6 +110,9 @@ class RoomkitSIPService(MultiService):
         recordings); exceptions are logged.
     @param webhooks: the L{WebhookPoster}, stopped (flushed) after cleanups.
     @param live_calls: how many calls are up, for the drain's log line.
+    @param log_filter: a C{twisted.logger} predicate put in front of every
+        observer of C{log_publisher} from start to stop (see
+        L{roomkit_sip.service.logfilter}).
     """
 
     _log = Logger()
@@ -119,6 +126,8 @@ class RoomkitSIPService(MultiService):
         webhooks: Any = None,
         cleanups: list[Callable[[], None]] | tuple[Callable[[], None], ...] = (),
         live_calls: Callable[[], int] = lambda: 0,
+        log_filter: Callable[[LogEvent], PredicateResult] | None = None,
+        log_publisher: Any = globalLogPublisher,
     ) -> None:
         super().__init__()
         self.state = state
@@ -127,9 +136,18 @@ class RoomkitSIPService(MultiService):
         self.webhooks = webhooks
         self._cleanups = list(cleanups)
         self._live_calls = live_calls
+        self._log_filter = log_filter
+        self._log_publisher = log_publisher
+        self._unfilter: Callable[[], None] | None = None
         engine_service.setServiceParent(self)
         if http_service is not None:
             http_service.setServiceParent(self)
+
+    def startService(self) -> None:
+        if self._log_filter is not None and self._unfilter is None:
+            # twistd has added its observers by now (it starts logging first).
+            self._unfilter = filter_observers(self._log_publisher, self._log_filter)
+        super().startService()
 
     def stopService(self) -> Deferred[None]:
         Service.stopService(self)
@@ -159,6 +177,9 @@ class RoomkitSIPService(MultiService):
     def _stopped(self, _: object) -> None:
         self.state.phase = STOPPED
         self._log.info("roomkit-sip stopped")
+        if self._unfilter is not None:
+            self._unfilter()
+            self._unfilter = None
 
     def _logged(self, failure: Failure, what: str) -> None:
         self._log.failure(what, failure)

@@ -87,8 +87,11 @@ class CallsResource(_Endpoint):
 
 
 class QuietSite(Site):
-    """A C{Site} that keeps no access log: a scrape every few seconds would
-    bury the call log lines operators read."""
+    """A C{Site} that keeps no access log and does not announce its start
+    and stop: a scrape every few seconds would bury the call log lines
+    operators read."""
+
+    noisy = False
 
     def log(self, request: Request) -> None:
         pass

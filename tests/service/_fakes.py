@@ -1,6 +1,9 @@
 """
-Stand-ins for the call engine, written against C{docs/engine.md}, so the
-service can be tested before (and independently of) the real engine.
+Stand-ins for the call engine, following C{docs/engine.md} and the engine as
+built (C{send_audio_now} returns whether the frame went out, C{send_dtmf} a
+C{Deferred[bool]}, C{is_playing} is a property), so the service's logic is
+tested without sockets; C{tests/interop/test_service_*.py} run it against the
+real engine.
 
 Each fake records what the code under test asked of it and lets the test
 decide every outcome (a Deferred it fires, a stats dict, an error).
@@ -84,9 +87,10 @@ class FakeCall:
         self.log.append("send_audio")
         self.sent.append(bytes(pcm))
 
-    def send_audio_now(self, pcm: bytes) -> None:
+    def send_audio_now(self, pcm: bytes) -> bool:
         self.log.append("send_audio_now")
         self.sent_now.append(bytes(pcm))
+        return self.state != "ended"
 
     def end_of_response(self) -> None:
         self.log.append("end_of_response")
@@ -108,8 +112,9 @@ class FakeCall:
     def is_playing(self) -> bool:
         return any(not d.called for d in self.playbacks)
 
-    def send_dtmf(self, digit: str, duration_ms: int = 160) -> None:
+    def send_dtmf(self, digit: str, duration_ms: float = 160) -> Deferred[bool]:
         self.log.append("send_dtmf")
+        return succeed(self.state in ("active", "early"))
 
     def hangup(self, cause: int | None = None, text: str | None = None) -> Deferred[None]:
         self.log.append("hangup")

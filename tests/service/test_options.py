@@ -147,6 +147,25 @@ class AuthTests(SynchronousTestCase):
             options.auth_provider.lookup("pbx", "alice"), {"MD5": ha1("alice", "pbx", "s3cret")}
         )
 
+    def test_challenge_with_what_the_file_can_verify(self) -> None:
+        """
+        An Apache file (MD5 only) is challenged with MD5 alone; a SHA-256
+        column for any user of the realm puts SHA-256 first.
+        """
+        md5_only = self.write(
+            f"alice:pbx:{ha1('alice', 'pbx', 'a')}\n"
+            f"bob:other:{ha1('bob', 'other', 'b')}:{'0' * 64}\n"
+        )
+        self.assertEqual(parse(f"--auth-file={md5_only}", "--realm=pbx").auth_algorithms, ("MD5",))
+        self.assertEqual(
+            parse(f"--auth-file={md5_only}", "--realm=other").auth_algorithms, ("SHA-256", "MD5")
+        )
+        sha_only = self.write(f"carol:pbx::{'1' * 64}\n")
+        self.assertEqual(
+            parse(f"--auth-file={sha_only}", "--realm=pbx").auth_algorithms, ("SHA-256",)
+        )
+        self.assertEqual(parse().auth_algorithms, ())
+
     def test_unreadable_or_malformed_file(self) -> None:
         e = self.assertRaises(usage.UsageError, parse, "--auth-file=/nonexistent/users")
         self.assertTrue(str(e).startswith("--auth-file: "))

@@ -64,8 +64,10 @@ class MakeServiceTests(SynchronousTestCase):
         service.startService()
         self.assertEqual(self.engine.starts, 1)
         self.assertEqual(service.state.phase, SERVING)
-        service.stopService()
+        done = service.stopService()
         self.assertEqual(self.engine.stops, [7.0])
+        self.engine.stop_result.callback(None)
+        self.successResultOf(done)
 
     def test_http_endpoints(self) -> None:
         service = self.make("--http-port=9100")
@@ -90,6 +92,10 @@ class MakeServiceTests(SynchronousTestCase):
         auth = self.engine.config.auth
         self.assertIsInstance(auth, DigestAuthenticator)
         self.assertEqual(auth.realm, "pbx")
+        # The file holds MD5 hashes only: the challenge offers MD5 alone.
+        outcome = self.successResultOf(auth.authenticate("INVITE", "sip:bot@pbx", [], "192.0.2.1"))
+        [(_, challenge)] = outcome.headers
+        self.assertIn("algorithm=MD5,", challenge)
 
     def test_custom_application(self) -> None:
         options = parse("--app=tests.service._handlers:make_greeter")
