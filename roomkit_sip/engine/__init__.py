@@ -10,15 +10,26 @@ from roomkit_sip.engine.engine import SIPEngine
 from roomkit_sip.engine.events import DTMFEvent, PlayedFrame
 from roomkit_sip.engine.handler import CallHandler
 from roomkit_sip.engine.incoming import MANUAL, IncomingCall
+from roomkit_sip.engine.outgoing import CallRejected, DialTimeout
+from roomkit_sip.engine.registration import (
+    Registration,
+    RegistrationFailed,
+    RegistrationTimeout,
+)
 
 __all__ = [
     "MANUAL",
     "Call",
     "CallFailed",
     "CallHandler",
+    "CallRejected",
     "DTMFEvent",
+    "DialTimeout",
     "EngineConfig",
     "IncomingCall",
     "PlayedFrame",
+    "Registration",
+    "RegistrationFailed",
+    "RegistrationTimeout",
     "SIPEngine",
 ]

@@ -77,18 +77,23 @@ def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-class CallFailed(Exception):
+class CallFailed(RuntimeError):
     """
     A call ended before it was answered (no ACK, no usable answer in the
     ACK, the INVITE cancelled or rejected): what C{IncomingCall.answer()}
-    fails with.
+    fails with, and C{SIPEngine.dial()} too (a C{RuntimeError}, as roomkit's
+    C{dial} raises; see L{roomkit_sip.engine.outgoing}).
 
-    @ivar reason: a C{disconnect_reason}, or C{"cancelled"}/C{"rejected"}.
+    @ivar reason: a C{disconnect_reason}, C{"cancelled"}/C{"rejected"}, or
+        for a call we placed the peer's reason phrase or what went wrong.
+    @ivar status: the SIP status behind the failure (the final response of
+        a refused outgoing call), C{None} when there is none.
     """
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason if status is None else f"{status} {reason}")
         self.reason = reason
+        self.status = status
 
 
 class Call:

@@ -11,11 +11,17 @@ It builds the engine's parts once, wires them and owns their lifetime:
     audio is paced by;
   - L{EngineServices}, what each pending INVITE and call shares.
 
-Stopping drains: new INVITEs (and OPTIONS) get 503 with Retry-After, calls
-go on for up to C{drain_timeout} seconds, then the rest get BYE
-(C{disconnect_reason="shutdown"}) and INVITEs still ringing get 503; once
-the BYEs are answered (or a few seconds passed) the transaction layer and
-the sockets are closed.
+Calls are placed with L{SIPEngine.dial} (L{roomkit_sip.engine.outgoing})
+and registrations kept with L{SIPEngine.register}
+(L{roomkit_sip.engine.registration}).
+
+Stopping drains: every registration is removed (un-REGISTER), new INVITEs
+(and OPTIONS) get 503 with Retry-After and C{dial()} fails, calls go on for
+up to C{drain_timeout} seconds, then the rest get BYE
+(C{disconnect_reason="shutdown"}), INVITEs still ringing get 503 and calls
+we are still placing are cancelled; once the BYEs, CANCELs and
+un-REGISTERs are answered (or a few seconds passed) the transaction layer
+and the sockets are closed.
 """
 
 from __future__ import annotations
@@ -27,15 +33,19 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.logger import Logger
 
-from roomkit_sip.engine.call import Call
+from roomkit_sip.engine.call import Call, CallFailed
 from roomkit_sip.engine.config import EngineConfig
 from roomkit_sip.engine.dialog_requests import DialogSender
 from roomkit_sip.engine.endpoint import Endpoint
 from roomkit_sip.engine.notify import Notifier
+from roomkit_sip.engine.outgoing import OutgoingCall
+from roomkit_sip.engine.registration import Registration
 from roomkit_sip.engine.registry import CallRegistry
 from roomkit_sip.engine.services import EngineServices
 from roomkit_sip.engine.stats import EngineStats
 from roomkit_sip.engine.transports import SIPTransports
+from roomkit_sip.engine.uac_auth import digest_factory
+from roomkit_sip.engine.uac_requests import DialRequest
 from roomkit_sip.media.config import MediaConfig
 from roomkit_sip.rtp.pacing import MediaClock
 from roomkit_sip.sip.dialog import DialogTable
@@ -118,6 +128,8 @@ class SIPEngine:
         self._started = False
         self._stopping: Deferred[None] | None = None
         self._drain_timer: Any = None
+        self._registrations: set[Registration] = set()
+        self._unregistering: list[Deferred[None]] = []
 
     # -- lifetime -------------------------------------------------------------------
 
@@ -146,6 +158,7 @@ class SIPEngine:
         if self._stopping is None:
             self._stopping = Deferred()
             self._services.draining = True
+            self._unregistering = [r.stop() for r in list(self._registrations)]
             deadline = self._reactor.seconds() + max(0.0, drain_timeout)
             _log.info(
                 "SIP engine draining: {calls} calls, {seconds} s",
@@ -168,10 +181,12 @@ class SIPEngine:
         for owner in registry.claimants():
             if isinstance(owner, Call):
                 closing.append(owner._terminate("shutdown"))
+            elif isinstance(owner, OutgoingCall):  # a call we place, not answered yet
+                closing.append(owner.abandon(CallFailed("the engine is stopping")))
             else:  # an INVITE not answered yet
                 owner._final(503, None, retry)
         byes = list(self._services.pending_byes)
-        waits: list[Deferred[Any]] = [*closing, *byes]
+        waits: list[Deferred[Any]] = [*closing, *byes, *self._unregistering]
         done = DeferredList(waits, consumeErrors=True) if waits else succeed(None)
         gate: Deferred[None] = Deferred()
 
@@ -195,6 +210,91 @@ class SIPEngine:
         assert self._stopping is not None
         _log.info("SIP engine stopped")
         self._stopping.callback(None)
+
+    # -- calls we place, registrations ----------------------------------------------
+
+    def dial(
+        self,
+        to_uri: str,
+        from_uri: str,
+        proxy_addr: tuple[str, int],
+        *,
+        room_id: str | None = None,
+        session_id: str | None = None,
+        codecs: Any = None,
+        credentials: Any = None,
+        extra_headers: Any = None,
+        timeout: float | None = 30.0,
+        transport: str = "udp",
+    ) -> Deferred[Call]:
+        """
+        Call C{to_uri} through C{proxy_addr} (L{roomkit_sip.engine.outgoing}).
+
+        @param room_id: the call's room (default: its Call-ID).
+        @param session_id: default C{room_id}, else the Call-ID.
+        @param codecs: names, payload types or C{ICodec}s to offer, in
+            preference order (default: the engine's).
+        @param credentials: for a 401/407: C{(username, password)}, an
+            object with C{username} and C{password}, or a callable making a
+            L{roomkit_sip.auth.digest_client.DigestClient}.
+        @param extra_headers: more header fields for the INVITE (a dict or
+            pairs; not those the engine writes).
+        @param timeout: seconds to wait for the answer (C{None}: no limit).
+        @param transport: C{"udp"} or C{"tcp"}.
+        @return: fires with the answered L{Call}; fails with
+            L{roomkit_sip.engine.CallRejected} (3xx-6xx),
+            L{roomkit_sip.engine.DialTimeout}, or L{CallFailed} (no usable
+            answer, engine not running, session id in use, no ports).
+            Cancelling it cancels the attempt.
+        @raise ValueError: a malformed argument; C{TypeError}: credentials.
+        """
+        if not self._started or self._stopping is not None:
+            return fail(CallFailed("the engine is not running"))
+        request = DialRequest.build(
+            self._services, to_uri, from_uri, proxy_addr, room_id=room_id,
+            session_id=session_id, codecs=codecs, credentials=credentials,
+            extra_headers=extra_headers, timeout=timeout, transport=transport,
+        )  # fmt: skip
+        return OutgoingCall(self._services, request).start()
+
+    def register(
+        self,
+        registrar_addr: tuple[str, int],
+        *,
+        username: str,
+        password: str,
+        domain: str | None = None,
+        expires: int = 300,
+        contact_user: str | None = None,
+        transport: str = "udp",
+    ) -> Registration:
+        """
+        Register our Contact at C{registrar_addr} and keep it fresh until
+        L{stop} (L{roomkit_sip.engine.registration}); C{registration.registered}
+        is a Deferred for the registrar's first answer.
+
+        @param domain: of the address-of-record C{sip:username@domain}
+            (default: the registrar's host).
+        @param contact_user: the user part of our Contact (default: C{username}).
+        @raise RuntimeError: the engine is not running.
+        @raise ValueError: a malformed argument.
+        """
+        if not self._started or self._stopping is not None:
+            raise RuntimeError("the engine is not running")
+        registration = Registration(
+            self._services, tuple(registrar_addr), username=username,  # type: ignore[arg-type]
+            digest=digest_factory((username, password)), domain=domain, expires=expires,
+            contact_user=contact_user, transport=transport,
+            on_stopped=self._registrations.discard,
+        )  # fmt: skip
+        self._registrations.add(registration)
+        registration.start()
+        return registration
+
+    @property
+    def registrations(self) -> list[Registration]:
+        """The registrations running (not stopped)."""
+        return list(self._registrations)
 
     # -- queries --------------------------------------------------------------------
 
@@ -221,6 +321,7 @@ class SIPEngine:
         return services.stats.snapshot(
             calls_active=len(registry.calls()),
             calls_pending=len(registry.pending()),
+            registrations=len(self._registrations),
             draining=services.draining,
             ports=services.allocator.stats(),
             transactions=len(self._transactions),
