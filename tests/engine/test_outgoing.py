@@ -73,10 +73,9 @@ class Callee:
         headers: list[tuple[str, str]] | None = None,
         reason: str | None = None,
     ) -> Response:
-        fields: list[tuple[str, str]] = []
-        if 100 < status < 300:
+        fields = list(headers or [])
+        if 100 < status < 300 and not any(name == "Contact" for name, _ in fields):
             fields.append(("Contact", f"<sip:bob@{self.addr[0]}:{self.addr[1]}>"))
-        fields += headers or []
         if body:
             fields.append(("Content-Type", "application/sdp"))
         response = make_response(
@@ -98,7 +97,8 @@ class Callee:
         invite = self.invite()
         self.cseq += 1
         headers = Headers()
-        headers.add("Via", f"SIP/2.0/UDP {self.addr[0]}:{self.addr[1]};branch=z9hG4bK-c{self.cseq}")
+        host, port = self.addr
+        headers.add("Via", f"SIP/2.0/UDP {host}:{port};branch=z9hG4bK-c{self.cseq}")
         headers.add("Max-Forwards", "70")
         headers.add("From", ok.headers.get("To"))
         headers.add("To", invite.headers.get("From"))
