@@ -116,6 +116,7 @@ class OutgoingCall:
         self._txn: ClientTransaction | None = None
         self._invite: Request | None = None
         self._timer: IDelayedCall | None = None
+        self._retrying: IDelayedCall | None = None
         self._early_sdp: dict[str | None, bytes] = {}
         self._dialog: Dialog | None = None
         self._call: Call | None = None
@@ -231,8 +232,15 @@ class OutgoingCall:
             self._session_expires, self._min_se = retry
         else:
             return False
-        self._send_invite()
+        # Next turn: the transaction ACKs the 4xx right after telling us of it,
+        # and peers expect that ACK before the new INVITE.
+        self._retrying = self._services.reactor.callLater(0, self._send_retry)
         return True
+
+    def _send_retry(self) -> None:
+        self._retrying = None
+        if self.state in ("calling", "proceeding"):
+            self._send_invite()
 
     def _no_final(self, failure: Failure, invite: Request) -> None:
         self._transaction_ended()
@@ -375,6 +383,10 @@ class OutgoingCall:
             transactions = self._services.sender.transactions
             if txn is not None and transactions is not None and not txn.final.called:
                 transactions.cancel(txn)
+            if self._retrying is not None:  # between a challenge and the retry
+                self._retrying.cancel()
+                self._retrying = None
+                self._transaction_ended()
             if error is not None and not self.result.called:
                 self.result.errback(Failure(error))
         done: Deferred[None] = Deferred()

@@ -62,8 +62,13 @@ GENERIC_PARAM = r"[ \t]*;[ \t]*(" + TOKEN + r")(?:[ \t]*=[ \t]*(" + GEN_VALUE + 
 # via-params = via-ttl / via-maddr / via-received / via-branch / via-extension
 # via-received = "received" EQUAL (IPv4address / IPv6address)
 # A Via parameter value may also be a bare IPv6address.  It comes first so
-# that extraction never stops at the first colon of one.
-VIA_PARAM = r"[ \t]*;[ \t]*(" + TOKEN + r")(?:[ \t]*=[ \t]*(" + IPV6 + r"|" + GEN_VALUE + r"))?"
+# that extraction never stops at the first colon of one, and the lookahead
+# makes a scan (findall) take the same whole value a full match does: without
+# it "::ffff:0.0.0.0" would be cut to "::ffff:0".
+VIA_PARAM = (
+    r"[ \t]*;[ \t]*(" + TOKEN + r")(?:[ \t]*=[ \t]*(" + IPV6 + r"|" + GEN_VALUE + r")"
+    r"(?=[ \t]*(?:;|\Z)))?"
+)
 
 # unreserved = alphanum / mark ; mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"
 MARK = r"\-_.!~*'()"

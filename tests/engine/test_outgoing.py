@@ -62,6 +62,7 @@ class Callee:
 
     def send(self, message: Request | Response) -> None:
         self.h.sip.deliver(bytes(message), self.addr)
+        self.h.reactor.advance(0)  # what the engine does on its next turn
 
     def respond(
         self,

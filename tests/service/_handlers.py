@@ -47,3 +47,30 @@ def make_failing(options: Any) -> None:
 
 
 NOT_CALLABLE = 42
+
+
+class DigitMirror(CallHandler):
+    """
+    Sends every key the caller presses back to them (C{send_dtmf}), and
+    keeps what happened, for the interop test of C{--app module:factory}.
+    """
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+        self.answered: list[Any] = []
+        self.ended: list[Any] = []
+        self.mirrored: list[tuple[str, bool]] = []
+
+    def call_answered(self, call: Any) -> None:
+        self.answered.append(call)
+
+    def dtmf_received(self, call: Any, event: Any) -> None:
+        digit = event.digit
+        call.send_dtmf(digit).addCallback(lambda sent: self.mirrored.append((digit, sent)))
+
+    def call_ended(self, call: Any) -> None:
+        self.ended.append(call)
+
+
+def make_digit_mirror(options: Any) -> DigitMirror:
+    return DigitMirror(options)

@@ -143,6 +143,13 @@ class ViaParseTests(SynchronousTestCase):
             "2001:db8::9:255",
         )
 
+    def test_ipv4_mapped_received_kept_whole(self) -> None:
+        # Found by hypothesis: the bare-IPv6 alternative used to stop at
+        # "::ffff:0" and drop the ".0.0.0" a full match had accepted.
+        via = parse_via("SIP/2.0/UDP a;received=::ffff:192.0.2.1;branch=z9hG4bK0")
+        self.assertEqual(via.received, "::ffff:192.0.2.1")
+        self.assertEqual(str(via), "SIP/2.0/UDP a;received=::ffff:192.0.2.1;branch=z9hG4bK0")
+
     def test_rfc2543_branchless(self) -> None:
         via = parse_via("SIP/2.0/UDP iftgw.example.com")
         self.assertIsNone(via.branch)
