@@ -73,8 +73,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=2000, help="frames per run (default 2000)")
     parser.add_argument("--repeat", type=int, default=7, help="runs, best kept (default 7)")
     args = parser.parse_args()
-    print(f"Python {platform.python_version()} on {platform.machine()}, "
-          f"{args.frames} frames x {args.repeat} runs")
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, "
+        f"{args.frames} frames x {args.repeat} runs"
+    )
     print(f"{'codec':<6} {'op':<7} {'us/frame':>9} {'streams/core':>13}")
     for codec in (PCMU, PCMA, G722):
         for op, micros in zip(("encode", "decode"), bench(codec, args.frames, args.repeat)):

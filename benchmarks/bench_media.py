@@ -73,8 +73,10 @@ def _tone_pcm(codec, seconds: float) -> bytes:
     from array import array
 
     rate = codec.sample_rate
-    samples = array("h", (int(8000 * math.sin(2 * math.pi * 440 * n / rate))
-                          for n in range(int(rate * seconds))))
+    samples = array(
+        "h",
+        (int(8000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(int(rate * seconds))),
+    )
     if sys.byteorder != "little":
         samples.byteswap()
     return samples.tobytes()
@@ -91,10 +93,19 @@ def micro_inbound(codec, pt: int, packets: int = 50_000, repeat: int = 5) -> flo
         reactor = MemoryUDPReactor()
         pair = RTPPortAllocator(reactor, HOST, 20000, 20010).allocate()
         delivered = []
-        session = MediaSession(reactor, pair, codec, pt, media_clock=MediaClock(reactor),
-                               remote_rtp=(HOST, 9000), on_audio=delivered.append)
-        datagrams = [_HEADER.pack(0x80, pt, i & 0xFFFF, 160 * i & 0xFFFFFFFF, 42) + payload
-                     for i in range(packets)]
+        session = MediaSession(
+            reactor,
+            pair,
+            codec,
+            pt,
+            media_clock=MediaClock(reactor),
+            remote_rtp=(HOST, 9000),
+            on_audio=delivered.append,
+        )
+        datagrams = [
+            _HEADER.pack(0x80, pt, i & 0xFFFF, 160 * i & 0xFFFFFFFF, 42) + payload
+            for i in range(packets)
+        ]
         receive = pair.rtp.datagramReceived
         addr = (HOST, 9000)
         start = time.perf_counter()
@@ -106,8 +117,7 @@ def micro_inbound(codec, pt: int, packets: int = 50_000, repeat: int = 5) -> flo
     return best / packets * 1e6
 
 
-def micro_outbound(codec, pt: int, sessions: int = 50, ticks: int = 200,
-                   repeat: int = 5) -> float:
+def micro_outbound(codec, pt: int, sessions: int = 50, ticks: int = 200, repeat: int = 5) -> float:
     """Microseconds per outbound frame, PCM queued to datagram sent on a real socket."""
     import socket
 
@@ -123,13 +133,19 @@ def micro_outbound(codec, pt: int, sessions: int = 50, ticks: int = 200,
     for _ in range(repeat):
         clock_reactor = MemoryUDPReactor()
         media_clock = MediaClock(clock_reactor)
-        allocator = RTPPortAllocator(real, HOST, 21000, 21000 + 2 * sessions + 40,
-                                     quarantine=0)
+        allocator = RTPPortAllocator(real, HOST, 21000, 21000 + 2 * sessions + 40, quarantine=0)
         config = MediaConfig(pacer_prebuffer_ms=0)
         group = []
         for _ in range(sessions):
-            session = MediaSession(clock_reactor, allocator.allocate(), codec, pt,
-                                   media_clock=media_clock, remote_rtp=target, config=config)
+            session = MediaSession(
+                clock_reactor,
+                allocator.allocate(),
+                codec,
+                pt,
+                media_clock=media_clock,
+                remote_rtp=target,
+                config=config,
+            )
             session.send_audio(pcm)
             group.append(session)
         origin = clock_reactor.seconds()
@@ -209,9 +225,18 @@ def engine(args: argparse.Namespace) -> None:
     for i in range(n):
         remote = (HOST, loadgen[i % len(loadgen)])
         pair = allocator.allocate()
-        session = MediaSession(reactor, pair, codec, pt, media_clock=clock, remote_rtp=remote,
-                               remote_rtcp=remote, config=config, on_audio=lambda pcm: None,
-                               on_played=on_played)
+        session = MediaSession(
+            reactor,
+            pair,
+            codec,
+            pt,
+            media_clock=clock,
+            remote_rtp=remote,
+            remote_rtcp=remote,
+            config=config,
+            on_audio=lambda pcm: None,
+            on_played=on_played,
+        )
         sessions.append(session)
         receive = session.rtp_received
         t0_box = window
@@ -241,6 +266,7 @@ def engine(args: argparse.Namespace) -> None:
             session.send_audio(chunk)
 
     import gc
+
     if os.environ.get("BENCH_GC") == "freeze":
         gc.collect()
         gc.freeze()
@@ -320,21 +346,48 @@ def load_step(n: int, codec: str, seconds: float, pin: bool) -> dict:
     gen_cmd = [python, str(ROOT / "benchmarks" / "_loadgen.py"), "--sockets", "4"]
     gen = subprocess.Popen(
         gen_cmd + (["--cpu", "1"] if pin else []),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     eng = None
     try:
         gen_ports = _readline(gen, 10)["ports"]
         eng = subprocess.Popen(
-            [python, __file__, "--engine", "--sessions", str(n), "--codec", codec,
-             "--loadgen", ",".join(map(str, gen_ports))] + (["--engine-pin"] if pin else []),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                python,
+                __file__,
+                "--engine",
+                "--sessions",
+                str(n),
+                "--codec",
+                codec,
+                "--loadgen",
+                ",".join(map(str, gen_ports)),
+            ]
+            + (["--engine-pin"] if pin else []),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         ports = _readline(eng, 60)["ports"]
         t0 = time.time() + 1.0
         eng.stdin.write(json.dumps({"start": t0, "seconds": seconds}) + "\n")
         eng.stdin.flush()
-        gen.stdin.write(json.dumps({"targets": ports, "start": t0,
-                                    "seconds": WARMUP + seconds + 0.5, "warmup": WARMUP,
-                                    "payload_type": CODECS[codec][1]}) + "\n")
+        gen.stdin.write(
+            json.dumps(
+                {
+                    "targets": ports,
+                    "start": t0,
+                    "seconds": WARMUP + seconds + 0.5,
+                    "warmup": WARMUP,
+                    "payload_type": CODECS[codec][1],
+                }
+            )
+            + "\n"
+        )
         gen.stdin.flush()
         budget = WARMUP + seconds + 20
         engine_report = _readline(eng, budget)
@@ -374,23 +427,33 @@ def main() -> None:
         args.codec = args.codec or "pcmu"
         engine(args)
         return
-    print(f"Python {platform.python_version()}, {platform.machine()}, "
-          f"{os.cpu_count()} CPUs", flush=True)
+    print(
+        f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs",
+        flush=True,
+    )
     if args.load is None or args.micro:
         print("\nper packet (best of 5)    inbound µs   outbound µs", flush=True)
         for name, (codec, pt) in CODECS.items():
-            print(f"  {name:22} {micro_inbound(codec, pt):10.1f} "
-                  f"{micro_outbound(codec, pt):12.1f}", flush=True)
+            print(
+                f"  {name:22} {micro_inbound(codec, pt):10.1f} {micro_outbound(codec, pt):12.1f}",
+                flush=True,
+            )
         if args.micro:
             return
     plans = {"pcmu": "100,200,400,600,800,900,1000", "g722": "100,200,300,400"}
     codecs = [args.codec] if args.codec else list(plans)
     for codec in codecs:
         steps = [int(x) for x in (args.load or plans[codec]).split(",")]
-        print(f"\nload, {codec}, {args.seconds:.0f} s per step"
-              + (" (engine on CPU 0, generator on CPU 1)" if args.pin else ""), flush=True)
-        print("  sessions  engine CPU  CPU wait  out late   out max ms  in late   in max ms  "
-              "peer jitter p99 ms  verdict", flush=True)
+        print(
+            f"\nload, {codec}, {args.seconds:.0f} s per step"
+            + (" (engine on CPU 0, generator on CPU 1)" if args.pin else ""),
+            flush=True,
+        )
+        print(
+            "  sessions  engine CPU  CPU wait  out late   out max ms  in late   in max ms  "
+            "peer jitter p99 ms  verdict",
+            flush=True,
+        )
         best = 0
         for n in steps:
             # Other processes on the machine (a test run, a build) take CPU from
@@ -406,10 +469,13 @@ def main() -> None:
             r = min(runs, key=lambda run: sum(_verdict(run)[:2]))
             out_late, in_late, ok = _verdict(r)
             best = n if ok else best
-            print(f"  {n:8d}  {r['cpu']:9.0%}  {r['cpu_wait']:8.1%}  {out_late:8.3%}  "
-                  f"{r['out_max_ms']:10.1f}  "
-                  f"{in_late:7.3%}  {r['in_max_ms']:9.1f}  "
-                  f"{r['peer']['jitter_p99_ms']:18.1f}  {'ok' if ok else 'LATE'}", flush=True)
+            print(
+                f"  {n:8d}  {r['cpu']:9.0%}  {r['cpu_wait']:8.1%}  {out_late:8.3%}  "
+                f"{r['out_max_ms']:10.1f}  "
+                f"{in_late:7.3%}  {r['in_max_ms']:9.1f}  "
+                f"{r['peer']['jitter_p99_ms']:18.1f}  {'ok' if ok else 'LATE'}",
+                flush=True,
+            )
             if not ok:
                 break
         print(f"  highest N with < 0.1 % late frames: {best}", flush=True)

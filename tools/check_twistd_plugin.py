@@ -15,8 +15,7 @@ import tempfile
 import venv
 
 _TWISTD_HELP = (
-    "import sys; sys.argv = ['twistd', '--help']; "
-    "from twisted.scripts.twistd import run; run()"
+    "import sys; sys.argv = ['twistd', '--help']; from twisted.scripts.twistd import run; run()"
 )
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

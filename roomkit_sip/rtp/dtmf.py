@@ -270,7 +270,9 @@ class DTMFReceiver:
         self._reported = True
         total = self._base + self._duration
         return DTMFDigit(
-            _CODE_TO_DIGIT[self._code], total * 1000.0 / self.clock_rate, self._start_ts,
+            _CODE_TO_DIGIT[self._code],
+            total * 1000.0 / self.clock_rate,
+            self._start_ts,
             self._code,
         )
 

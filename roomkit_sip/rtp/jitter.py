@@ -314,8 +314,9 @@ class JitterBuffer:
                         self._ts_step = step
                 self._last_ext = nxt
                 self._last_ts = ts
-                out.append(_new(Frame, (NORMAL, packet.sequence, ts, packet.payload,
-                                        packet.marker)))
+                out.append(
+                    _new(Frame, (NORMAL, packet.sequence, ts, packet.payload, packet.marker))
+                )
             nxt += 1
         self._next = nxt
 

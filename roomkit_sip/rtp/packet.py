@@ -112,8 +112,9 @@ def parse_rtp(data: bytes) -> RTPPacket:
         raise RTPParseError(RTCP_ON_RTP_PORT, f"packet type {b1}")
     if not b0 & 0x3F:
         # Fast path: no padding, no extension, no CSRC.
-        return _new(RTPPacket, (b1 > 127, b1 & 0x7F, sequence, timestamp, ssrc, data[12:],
-                                _NO_CSRCS, None))
+        return _new(
+            RTPPacket, (b1 > 127, b1 & 0x7F, sequence, timestamp, ssrc, data[12:], _NO_CSRCS, None)
+        )
     offset = 12
     count = b0 & 0x0F
     csrcs = _NO_CSRCS
@@ -131,7 +132,7 @@ def parse_rtp(data: bytes) -> RTPPacket:
         end = offset + 4 + 4 * words
         if size < end:
             raise RTPParseError(TRUNCATED, f"header extension of {words} words")
-        extension = (profile, data[offset + 4:end])
+        extension = (profile, data[offset + 4 : end])
         offset = end
     stop = size
     if b0 & 0x20:
@@ -140,8 +141,10 @@ def parse_rtp(data: bytes) -> RTPPacket:
         if padding == 0 or padding > size - offset:
             raise RTPParseError(BAD_PADDING, f"{padding} octets of padding")
         stop -= padding
-    return _new(RTPPacket, (b1 > 127, b1 & 0x7F, sequence, timestamp, ssrc, data[offset:stop],
-                            csrcs, extension))
+    return _new(
+        RTPPacket,
+        (b1 > 127, b1 & 0x7F, sequence, timestamp, ssrc, data[offset:stop], csrcs, extension),
+    )
 
 
 def build_rtp(
@@ -169,8 +172,12 @@ def build_rtp(
         raise ValueError(f"payload type {payload_type} is not 0-127")
     if not csrcs and extension is None and not padding:
         try:
-            return _FIXED.pack(0x80, (0x80 if marker else 0) | payload_type, sequence,
-                               timestamp, ssrc) + payload
+            return (
+                _FIXED.pack(
+                    0x80, (0x80 if marker else 0) | payload_type, sequence, timestamp, ssrc
+                )
+                + payload
+            )
         except struct.error as e:
             raise ValueError(str(e)) from None
     if len(csrcs) > 15:

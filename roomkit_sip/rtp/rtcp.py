@@ -20,9 +20,24 @@ from roomkit_sip.rtp import errors
 from roomkit_sip.rtp.errors import RTCPParseError
 
 __all__ = [
-    "Bye", "OtherPacket", "RTCPParseError", "RTCPSession", "ReceiverReport", "RemoteReport",
-    "ReportBlock", "SenderReport", "SourceDescription", "build_bye", "build_rr", "build_sdes",
-    "build_sr", "ntp_from_unix", "ntp_middle", "parse_rtcp", "rtt_from_report", "unix_from_ntp",
+    "Bye",
+    "OtherPacket",
+    "RTCPParseError",
+    "RTCPSession",
+    "ReceiverReport",
+    "RemoteReport",
+    "ReportBlock",
+    "SenderReport",
+    "SourceDescription",
+    "build_bye",
+    "build_rr",
+    "build_sdes",
+    "build_sr",
+    "ntp_from_unix",
+    "ntp_middle",
+    "parse_rtcp",
+    "rtt_from_report",
+    "unix_from_ntp",
 ]
 
 SR, RR, SDES, BYE, APP = 200, 201, 202, 203, 204
@@ -138,7 +153,7 @@ def _sdes(data: bytes, pos: int, end: int, count: int) -> SourceDescription:
                 break
             if pos + 2 > end or pos + 2 + data[pos + 1] > end:
                 raise RTCPParseError(errors.TRUNCATED, "SDES item")
-            items.append((kind, data[pos + 2:pos + 2 + data[pos + 1]]))
+            items.append((kind, data[pos + 2 : pos + 2 + data[pos + 1]]))
             pos += 2 + data[pos + 1]
         chunks.append((ssrc, tuple(items)))
     return SourceDescription(tuple(chunks))
@@ -154,7 +169,7 @@ def _bye(data: bytes, pos: int, end: int, count: int) -> Bye:
         size = data[pos]
         if pos + 1 + size > end:
             raise RTCPParseError(errors.TRUNCATED, "BYE reason")
-        reason = data[pos + 1:pos + 1 + size].decode("utf-8", "replace")
+        reason = data[pos + 1 : pos + 1 + size].decode("utf-8", "replace")
     return Bye(sources, reason)
 
 
@@ -217,19 +232,30 @@ def _pack_blocks(reports: tuple[ReportBlock, ...] | list[ReportBlock]) -> bytes:
     if len(reports) > 31:
         raise ValueError("at most 31 report blocks per packet")
     return b"".join(
-        _BLOCK.pack(b.ssrc, (b.fraction_lost << 24) | (b.lost & 0xFFFFFF), b.highest_seq,
-                    b.jitter, b.lsr, b.dlsr)
+        _BLOCK.pack(
+            b.ssrc,
+            (b.fraction_lost << 24) | (b.lost & 0xFFFFFF),
+            b.highest_seq,
+            b.jitter,
+            b.lsr,
+            b.dlsr,
+        )
         for b in reports
     )
 
 
 def build_sr(
-    ssrc: int, ntp: int, rtp_timestamp: int, packet_count: int, octet_count: int,
+    ssrc: int,
+    ntp: int,
+    rtp_timestamp: int,
+    packet_count: int,
+    octet_count: int,
     reports: tuple[ReportBlock, ...] | list[ReportBlock] = (),
 ) -> bytes:
     """A sender report (§6.4.1); counts wrap at 32 bits."""
-    info = _SENDER_INFO.pack(ssrc, ntp, rtp_timestamp, packet_count & 0xFFFFFFFF,
-                             octet_count & 0xFFFFFFFF)
+    info = _SENDER_INFO.pack(
+        ssrc, ntp, rtp_timestamp, packet_count & 0xFFFFFFFF, octet_count & 0xFFFFFFFF
+    )
     return _packet(SR, len(reports), info + _pack_blocks(reports))
 
 

@@ -27,8 +27,16 @@ _UDP_IP_OVERHEAD = 28
 class RemoteReport:
     """What the peer reports about our stream, digested from its SR/RR."""
 
-    __slots__ = ("fraction_lost", "lost", "jitter", "jitter_ms", "rtt", "updated", "bye",
-                 "bye_reason")
+    __slots__ = (
+        "fraction_lost",
+        "lost",
+        "jitter",
+        "jitter_ms",
+        "rtt",
+        "updated",
+        "bye",
+        "bye_reason",
+    )
 
     def __init__(self) -> None:
         self.fraction_lost = 0.0  # 0-1, over the peer's last report interval
@@ -57,9 +65,23 @@ class RTCPSession:
     @ivar remote: L{RemoteReport} about our stream.
     """
 
-    __slots__ = ("ssrc", "cname", "reception", "sender", "bandwidth", "min_interval", "remote",
-                 "_random", "_avg_size", "_initial", "_sent_marks", "_received_marks",
-                 "_lsr", "_lsr_time", "_lsr_ssrc")
+    __slots__ = (
+        "ssrc",
+        "cname",
+        "reception",
+        "sender",
+        "bandwidth",
+        "min_interval",
+        "remote",
+        "_random",
+        "_avg_size",
+        "_initial",
+        "_sent_marks",
+        "_received_marks",
+        "_lsr",
+        "_lsr_time",
+        "_lsr_ssrc",
+    )
 
     def __init__(
         self,
@@ -97,9 +119,7 @@ class RTCPSession:
         """Seconds until the next report (§6.3.1, A.7 C{rtcp_interval})."""
         we_sent = self._we_sent()
         members = 2 if self.reception.ssrc is not None else 1
-        senders = int(we_sent) + int(
-            self.reception.counters.received != self._received_marks[0]
-        )
+        senders = int(we_sent) + int(self.reception.counters.received != self._received_marks[0])
         bandwidth = 0.05 * self.bandwidth / 8.0  # octets/s
         n = members
         if senders <= members * 0.25:
@@ -109,8 +129,10 @@ class RTCPSession:
             else:
                 bandwidth *= 0.75
                 n -= senders
-        t = max(self._avg_size * n / bandwidth,
-                self.min_interval / 2 if self._initial else self.min_interval)
+        t = max(
+            self._avg_size * n / bandwidth,
+            self.min_interval / 2 if self._initial else self.min_interval,
+        )
         return t * (self._random() + 0.5) / (math.e - 1.5)
 
     def report(self, now: float) -> bytes:
@@ -127,8 +149,14 @@ class RTCPSession:
             blocks.append(ReportBlock(reception.ssrc, fraction, lost, highest, jitter, lsr, dlsr))
         timestamp = self.sender.timestamp_at(now)
         if self._we_sent() and timestamp is not None:
-            head = build_sr(self.ssrc, ntp_from_unix(now), timestamp, self.sender.packets,
-                            self.sender.octets, blocks)
+            head = build_sr(
+                self.ssrc,
+                ntp_from_unix(now),
+                timestamp,
+                self.sender.packets,
+                self.sender.octets,
+                blocks,
+            )
         else:
             head = build_rr(self.ssrc, blocks)
         self._sent_marks = (self._sent_marks[1], self.sender.packets)

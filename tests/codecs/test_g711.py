@@ -96,9 +96,7 @@ class ConformanceTests(SynchronousTestCase):
             return table[sample + 32768]
 
         # Derive the expected deviation from the reference table itself.
-        thresholds = [
-            x for x in range(-32767, 0) if code(reference, x) != code(reference, x - 1)
-        ]
+        thresholds = [x for x in range(-32767, 0) if code(reference, x) != code(reference, x - 1)]
         self.assertEqual(len(thresholds), 127)
         expected = {x + k for x in thresholds for k in range(4)}
         differing = {i - 32768 for i in range(65536) if ours[i] != reference[i]}

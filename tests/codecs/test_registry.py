@@ -36,7 +36,7 @@ _names = itertools.count()
 
 #: A third-party codec plugin as someone would write it: L16 (RFC 3551 §4.5.11,
 #: big-endian linear PCM) at 8 kHz on a dynamic payload type.
-L16_PLUGIN = '''
+L16_PLUGIN = """
 import sys
 from array import array
 
@@ -80,7 +80,7 @@ class L16:
 
 
 l16 = L16()
-'''
+"""
 
 
 def install_plugin(case: SynchronousTestCase, source: str) -> str:

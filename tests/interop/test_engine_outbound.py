@@ -69,7 +69,9 @@ class DialTests(OutboundCase):
         engine = self.start_engine(handler)
         peer = yield self.callee("peer_answer.xml", rtp_echo=True)
         call = yield self.dial(peer, room_id="room-1")
-        self.assertEqual((call.direction, call.room_id, call.state), ("outbound", "room-1", "active"))
+        self.assertEqual(
+            (call.direction, call.room_id, call.state), ("outbound", "room-1", "active")
+        )
         self.assertEqual(call.metadata["codec"], "PCMU")
         self.assertEqual(handler.answered, [call])
         yield self.wait_until(lambda: len(handler.received) >= 2 * 8000 * 1.0, timeout=4.0)

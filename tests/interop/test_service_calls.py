@@ -73,7 +73,9 @@ def record_files(*, seconds: float, codec: str = "PCMU") -> dict[str, bytes]:
         encode, payload_type, frame_bytes = audio.ulaw_encode, 0, 320
     files = {
         "caller_audio.pcap": pcap.pcap_bytes(
-            pcap.tone_packets(pcm, encode=encode, payload_type=payload_type, frame_bytes=frame_bytes)
+            pcap.tone_packets(
+                pcm, encode=encode, payload_type=payload_type, frame_bytes=frame_bytes
+            )
         )
     }
     for n, (digit, name) in enumerate((("1", "1"), ("#", "pound"))):
@@ -215,7 +217,9 @@ class EchoAppTests(ServiceInteropCase):
             r"\(RTP in 5\d, out [45]\d, lost 0\)$",
         )
         ended = [e for e in self.logs.events if call_event("ended")(e)][0]
-        self.assertEqual((ended["call_id"], ended["caller"], ended["callee"]), (call_id, caller, callee))
+        self.assertEqual(
+            (ended["call_id"], ended["caller"], ended["callee"]), (call_id, caller, callee)
+        )
         self.assertEqual(ended["stats"]["packets_in"], 50)
         first, last = map(int, self.rtp_ports.split("-"))
         for text in self.logs.texts():
@@ -564,9 +568,7 @@ class AuthTests(ServiceInteropCase):
         users = Path(self.directory, "users.htdigest")
         ha1 = hashlib.md5(b"alice:roomkit-test:s3cret").hexdigest()
         users.write_text(f"alice:roomkit-test:{ha1}\n")
-        self.start_service(
-            f"--auth-file={users}", "--realm=roomkit-test", self.http_port_option()
-        )
+        self.start_service(f"--auth-file={users}", "--realm=roomkit-test", self.http_port_option())
         result = yield sipp.run_sipp(
             reactor, "uac_auth.xml", remote=self.remote, auth=("alice", "s3cret")
         )

@@ -26,11 +26,22 @@ FRAME = 0.02
 PEER_SSRC = 0x5EED1234
 
 
-def rtp(seq: int, ts: int, payload: bytes = b"", *, pt: int = 0, ssrc: int = PEER_SSRC,
-        marker: bool = False) -> bytes:
+def rtp(
+    seq: int,
+    ts: int,
+    payload: bytes = b"",
+    *,
+    pt: int = 0,
+    ssrc: int = PEER_SSRC,
+    marker: bool = False,
+) -> bytes:
     """An RTP packet without CSRCs or extension (RFC 3550 §5.1)."""
-    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF,
-                       ts & 0xFFFFFFFF, ssrc) + payload
+    return (
+        struct.pack(
+            "!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc
+        )
+        + payload
+    )
 
 
 def event(code: int, end: bool, duration: int, volume: int = 10) -> bytes:
@@ -41,7 +52,7 @@ def event(code: int, end: bool, duration: int, volume: int = 10) -> bytes:
 def ulaw_tone_frames(count: int, hz: float = 1000.0) -> list[bytes]:
     """C{count} 20 ms PCMU payloads of a continuous tone."""
     pcm = tone(hz, count * FRAME, peak_dbfs=-10.0)
-    return [ulaw_encode(pcm[i * 320:(i + 1) * 320]) for i in range(count)]
+    return [ulaw_encode(pcm[i * 320 : (i + 1) * 320]) for i in range(count)]
 
 
 @dataclass
@@ -67,23 +78,42 @@ class Recorder:
 class Harness:
     """One session on its own in-memory reactor, facing a pretend peer."""
 
-    def __init__(self, codec=PCMU, payload_type: int = 0, *, config: MediaConfig | None = None,
-                 reactor: MemoryUDPReactor | None = None, clock: MediaClock | None = None,
-                 allocator: RTPPortAllocator | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        codec=PCMU,
+        payload_type: int = 0,
+        *,
+        config: MediaConfig | None = None,
+        reactor: MemoryUDPReactor | None = None,
+        clock: MediaClock | None = None,
+        allocator: RTPPortAllocator | None = None,
+        **kwargs,
+    ) -> None:
         self.reactor = reactor if reactor is not None else MemoryUDPReactor()
         if reactor is None:
             self.reactor.advance(1000.0)
         self.clock = clock if clock is not None else MediaClock(self.reactor)
-        self.allocator = allocator if allocator is not None else RTPPortAllocator(
-            self.reactor, HOST, 20000, 20100)
+        self.allocator = (
+            allocator
+            if allocator is not None
+            else RTPPortAllocator(self.reactor, HOST, 20000, 20100)
+        )
         self.ports = self.allocator.allocate()
         self.rec = Recorder()
         kwargs.setdefault("remote_rtp", PEER)
         kwargs.setdefault("rtcp_random", lambda: 0.5)
         self.session = MediaSession(
-            self.reactor, self.ports, codec, payload_type, media_clock=self.clock,
-            config=config, on_audio=self.rec.on_audio, on_dtmf=self.rec.on_dtmf,
-            on_media_timeout=self.rec.on_timeout, on_played=self.rec.on_played, **kwargs,
+            self.reactor,
+            self.ports,
+            codec,
+            payload_type,
+            media_clock=self.clock,
+            config=config,
+            on_audio=self.rec.on_audio,
+            on_dtmf=self.rec.on_dtmf,
+            on_media_timeout=self.rec.on_timeout,
+            on_played=self.rec.on_played,
+            **kwargs,
         )
 
     @property
@@ -109,8 +139,7 @@ class Harness:
         return self.session.stats()
 
 
-def advance(reactor: MemoryUDPReactor, seconds: float, step: float = FRAME,
-            each=None) -> None:
+def advance(reactor: MemoryUDPReactor, seconds: float, step: float = FRAME, each=None) -> None:
     """
     Move C{reactor} on by C{seconds} in steps of C{step}, each to an exact
     multiple of the step from the start (plus a nanosecond, so float

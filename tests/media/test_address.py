@@ -37,21 +37,36 @@ class MediaConfigTests(SynchronousTestCase):
     def test_defaults_follow_roomkit(self) -> None:
         c = MediaConfig()
         self.assertEqual(
-            (c.jitter_capacity, c.jitter_prefetch, c.skip_audio_gaps, c.plc, c.symmetric_rtp,
-             c.rtp_inactivity_timeout, c.rtp_establishment_timeout, c.outbound_silence_fill,
-             c.comfort_noise, c.pacer_prebuffer_ms),
+            (
+                c.jitter_capacity,
+                c.jitter_prefetch,
+                c.skip_audio_gaps,
+                c.plc,
+                c.symmetric_rtp,
+                c.rtp_inactivity_timeout,
+                c.rtp_establishment_timeout,
+                c.outbound_silence_fill,
+                c.comfort_noise,
+                c.pacer_prebuffer_ms,
+            ),
             (32, 0, True, True, False, 30.0, 60.0, False, False, 80),
         )
 
     def test_from_engine_config(self) -> None:
         engine = EngineConfig(jitter_capacity=16, symmetric_rtp=True, pacer_prebuffer_ms=40)
         c = MediaConfig.from_settings(engine)
-        self.assertEqual((c.jitter_capacity, c.symmetric_rtp, c.pacer_prebuffer_ms),
-                         (16, True, 40))
+        self.assertEqual(
+            (c.jitter_capacity, c.symmetric_rtp, c.pacer_prebuffer_ms), (16, True, 40)
+        )
         self.assertEqual(c.jitter_max_wait, 0.06)  # not an engine knob: default
 
     def test_rejects(self) -> None:
-        for bad in ({"jitter_capacity": 0}, {"jitter_prefetch": 40}, {"jitter_max_wait": 0},
-                    {"rtp_inactivity_timeout": -1}, {"pacer_prebuffer_ms": -5},
-                    {"outbound_silence_fill": True, "comfort_noise": True}):
+        for bad in (
+            {"jitter_capacity": 0},
+            {"jitter_prefetch": 40},
+            {"jitter_max_wait": 0},
+            {"rtp_inactivity_timeout": -1},
+            {"pacer_prebuffer_ms": -5},
+            {"outbound_silence_fill": True, "comfort_noise": True},
+        ):
             self.assertRaises(ValueError, MediaConfig, **bad)

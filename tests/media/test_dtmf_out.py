@@ -44,18 +44,31 @@ class SendTests(SynchronousTestCase):
         self.assertIs(self.successResultOf(done), True)
         # Start with the marker, 50 ms updates, the end three times (§2.5.1.4).
         fields = [decode_event(p.payload) for _, p in events]
-        self.assertEqual(fields, [(7, False, 10, 0), (7, False, 10, 400), (7, False, 10, 800),
-                                  (7, False, 10, 1200), (7, True, 10, 1280), (7, True, 10, 1280),
-                                  (7, True, 10, 1280)])
+        self.assertEqual(
+            fields,
+            [
+                (7, False, 10, 0),
+                (7, False, 10, 400),
+                (7, False, 10, 800),
+                (7, False, 10, 1200),
+                (7, True, 10, 1280),
+                (7, True, 10, 1280),
+                (7, True, 10, 1280),
+            ],
+        )
         self.assertEqual([p.marker for _, p in events], [True] + [False] * 6)
         for (t, _), expected in zip(events, (0.0, 0.05, 0.1, 0.15, 0.16, 0.21, 0.26), strict=True):
             self.assertLessEqual(abs(t - expected), 0.011)
         # One timestamp for the event: where the audio before it ended.
-        self.assertEqual({p.timestamp for _, p in events},
-                         {(audio_before[-1].timestamp + 160) % 2**32})
+        self.assertEqual(
+            {p.timestamp for _, p in events}, {(audio_before[-1].timestamp + 160) % 2**32}
+        )
         # Sequence numbers run on, audio - events - audio, without a gap.
-        seqs = [p.seq for p in audio_before] + [p.seq for _, p in events] + [
-            p.seq for p in audio_after]
+        seqs = (
+            [p.seq for p in audio_before]
+            + [p.seq for _, p in events]
+            + [p.seq for p in audio_after]
+        )
         self.assertEqual([(b - a) % 65536 for a, b in zip(seqs, seqs[1:])], [1] * (len(seqs) - 1))
         # Audio held back during the event, then a new talk spurt past its end.
         first_after = [(t, p) for t, p in rows if p.payload_type == 0][0]

@@ -123,9 +123,9 @@ class InboundTests(SynchronousTestCase):
         first = G722.new_encoder().encode(pcm)
         second = G722.new_encoder().encode(pcm[::-1])
         for i in range(5):
-            h.deliver(rtp(i, 160 * i, first[160 * i:160 * (i + 1)], pt=9))
+            h.deliver(rtp(i, 160 * i, first[160 * i : 160 * (i + 1)], pt=9))
         for i in range(5):
-            h.deliver(rtp(900 + i, 160 * i, second[160 * i:160 * (i + 1)], pt=9, ssrc=7))
+            h.deliver(rtp(900 + i, 160 * i, second[160 * i : 160 * (i + 1)], pt=9, ssrc=7))
         expected = G722.new_decoder().decode(second)
         self.assertEqual(b"".join(h.rec.audio[5:]), expected)
         self.assertEqual([len(f) for f in h.rec.audio], [640] * 10)  # 20 ms at 16 kHz
@@ -171,8 +171,9 @@ class InboundTests(SynchronousTestCase):
         rr = struct.pack("!BBHI", 0x80, 201, 1, 0x1234)
         self.h.deliver(rr)
         stats = self.h.stats()
-        self.assertEqual((stats["rtcp_mux"], stats["rtcp_received"], stats["dropped_invalid"]),
-                         (1, 1, 0))
+        self.assertEqual(
+            (stats["rtcp_mux"], stats["rtcp_received"], stats["dropped_invalid"]), (1, 1, 0)
+        )
 
     def test_failing_owner_callback(self) -> None:
         calls = []

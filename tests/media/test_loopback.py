@@ -31,8 +31,12 @@ class MemoryLoopbackTests(SynchronousTestCase):
         reactor.advance(5000.0)
         clock = MediaClock(reactor)
         allocator = RTPPortAllocator(reactor, HOST, 30000, 30010)
-        common = {"reactor": reactor, "clock": clock, "allocator": allocator,
-                  "dtmf_payload_type": 101}
+        common = {
+            "reactor": reactor,
+            "clock": clock,
+            "allocator": allocator,
+            "dtmf_payload_type": 101,
+        }
         a = Harness(codec, payload_type, remote_rtp=None, **common)
         b = Harness(codec, payload_type, remote_rtp=(HOST, a.ports.rtp_port), **common)
         a.session.update_remote((HOST, b.ports.rtp_port))
@@ -55,14 +59,20 @@ class MemoryLoopbackTests(SynchronousTestCase):
             pcm = b"".join(frames[1:])
             second = 50 * frame_bytes
             for start in range(0, len(pcm) - second + 1, second):
-                analysis = analyse_tone(pcm[start:start + second], rate=rate, expected_hz=hz,
-                                        tolerance_hz=2.0, min_purity=min_purity)
+                analysis = analyse_tone(
+                    pcm[start : start + second],
+                    rate=rate,
+                    expected_hz=hz,
+                    tolerance_hz=2.0,
+                    min_purity=min_purity,
+                )
                 self.assertEqual(analysis.problems, [], f"second {start // second}")
                 self.assertLess(abs(analysis.level_dbfs - rms_dbfs(sent[sender])), 0.5)
             stats = receiver.stats()
             self.assertEqual(
                 (stats["lost"], stats["concealed"], stats["late"], stats["dropped_invalid"]),
-                (0, 0, 0, 0))
+                (0, 0, 0, 0),
+            )
             self.assertEqual(stats["packets_in"], 500 + stats["rtcp_mux"])
         for h in (a, b):
             h.session.close()

@@ -36,11 +36,18 @@ class RealLoopbackTests(TestCase):
         except PortsExhausted:
             self.skipTest("no free UDP ports on 127.0.0.1 in 47000-47400")
         arrivals: list[tuple[float, bytes]] = []
-        b = MediaSession(reactor, pb, codec, payload_type, media_clock=clock,
-                         remote_rtp=(HOST, pa.rtp_port),
-                         on_audio=lambda pcm: arrivals.append((reactor.seconds(), pcm)))
-        a = MediaSession(reactor, pa, codec, payload_type, media_clock=clock,
-                         remote_rtp=(HOST, pb.rtp_port))
+        b = MediaSession(
+            reactor,
+            pb,
+            codec,
+            payload_type,
+            media_clock=clock,
+            remote_rtp=(HOST, pa.rtp_port),
+            on_audio=lambda pcm: arrivals.append((reactor.seconds(), pcm)),
+        )
+        a = MediaSession(
+            reactor, pa, codec, payload_type, media_clock=clock, remote_rtp=(HOST, pb.rtp_port)
+        )
         self.addCleanup(a.close)
         self.addCleanup(b.close)
         sent = tone(hz, SECONDS, rate=codec.sample_rate, peak_dbfs=-12.0)

@@ -73,8 +73,9 @@ class PacedTests(SynchronousTestCase):
         played = self.h.rec.played
         self.assertEqual(len(played), 3)
         (pcm, ts, real, queued, ended) = played[0]
-        self.assertEqual((pcm, ts, real, ended), (ONE_SECOND[:320], packets[0].timestamp, 320,
-                                                  False))
+        self.assertEqual(
+            (pcm, ts, real, ended), (ONE_SECOND[:320], packets[0].timestamp, 320, False)
+        )
         self.assertEqual(queued, 20.0)
         self.assertEqual(played[2][:4], (b"", packets[1].timestamp + 160, 0, 0.0))
         self.assertTrue(played[2][4])
@@ -93,7 +94,7 @@ class PacedTests(SynchronousTestCase):
         # After a pause it starts a new talk spurt on the present timeline.
         self.h.advance(1.0)
         self.assertTrue(self.s.send_audio_now(frame))
-        (late, _), = self.h.sent()
+        ((late, _),) = self.h.sent()
         self.assertTrue(late.marker)
         jump = (late.timestamp - packets[1].timestamp) % 2**32
         self.assertLessEqual(abs(jump - 8000), 160)  # 1 s, give or take the tick
@@ -237,5 +238,5 @@ class CodecSanityTests(SynchronousTestCase):
         h.session.send_audio(bytes(320))
         h.session.end_of_response()
         h.advance(0.04)
-        (p, _), = h.sent()
+        ((p, _),) = h.sent()
         self.assertEqual(len(p.payload), 160)

@@ -73,11 +73,11 @@ class SymmetricTests(SynchronousTestCase):
     def test_rtcp_follows_the_latch(self) -> None:
         self.h.deliver(rtp(0, 0, self.frames[0]), source=NAT)
         self.h.advance(2.1)
-        (_, addr), = self.h.rtcp_port.take_written()
+        ((_, addr),) = self.h.rtcp_port.take_written()
         self.assertEqual(addr, (NAT[0], NAT[1] + 1))
         self.h.rtcp_port.deliver(RR, (NAT[0], 62000))
         self.h.advance(4.1)
-        (_, addr), = self.h.rtcp_port.take_written()
+        ((_, addr),) = self.h.rtcp_port.take_written()
         self.assertEqual(addr, (NAT[0], 62000))
 
 

@@ -46,12 +46,12 @@ class ReportTests(SynchronousTestCase):
     def test_sr_while_sending_rr_otherwise(self) -> None:
         h = Harness()
         h.advance(2.1)
-        (_, packets, _), = self.reports(h)
+        ((_, packets, _),) = self.reports(h)
         self.assertIsInstance(packets[0], ReceiverReport)
         self.assertEqual(packets[0].ssrc, h.session.ssrc)
         h.session.send_audio(tone(300, 3.0))
         h.advance(4.2)
-        (_, packets, _), = self.reports(h)
+        ((_, packets, _),) = self.reports(h)
         self.assertIsInstance(packets[0], SenderReport)
         self.assertEqual(packets[0].packet_count, h.stats()["packets_out"])
 
@@ -62,7 +62,7 @@ class ReportTests(SynchronousTestCase):
                 h.deliver(rtp(seq, 160 * seq, b"\xff" * 160))
             h.reactor.advance(0.02)
         h.advance(2.0)
-        (_, packets, _), = self.reports(h)
+        ((_, packets, _),) = self.reports(h)
         (block,) = packets[0].reports
         self.assertEqual((block.ssrc, block.lost), (PEER_SSRC, 1))
 
@@ -70,15 +70,17 @@ class ReportTests(SynchronousTestCase):
         h = Harness()
         h.session.send_audio(tone(300, 3.0))
         h.advance(2.1)
-        (_, packets, _), = self.reports(h)
+        ((_, packets, _),) = self.reports(h)
         our_sr = packets[0]
         self.assertIsInstance(our_sr, SenderReport)
         # The peer answers 0.5 s after our SR left, having held it 0.2 s.
         h.reactor.advance(unix_from_ntp(our_sr.ntp) + 0.5 - h.reactor.seconds())
-        block = ReportBlock(h.session.ssrc, 64, 7, 1000, 80, ntp_middle(our_sr.ntp),
-                            int(0.2 * 65536))
-        h.rtcp_port.deliver(build_rr(PEER_SSRC, [block]) + build_sdes(PEER_SSRC, "peer"),
-                            PEER_RTCP)
+        block = ReportBlock(
+            h.session.ssrc, 64, 7, 1000, 80, ntp_middle(our_sr.ntp), int(0.2 * 65536)
+        )
+        h.rtcp_port.deliver(
+            build_rr(PEER_SSRC, [block]) + build_sdes(PEER_SSRC, "peer"), PEER_RTCP
+        )
         stats = h.stats()
         self.assertLess(abs(stats["rtt_ms"] - 300.0), 1.0)
         self.assertEqual((stats["remote_fraction_lost"], stats["remote_lost"]), (0.25, 7))
@@ -109,7 +111,7 @@ class ByeTests(SynchronousTestCase):
         h = Harness()
         port = h.rtcp_port
         h.session.close("done")
-        (data, addr), = port.written
+        ((data, addr),) = port.written
         packets = parse_rtcp(data)
         self.assertEqual(addr, PEER_RTCP)
         self.assertIsInstance(packets[-1], Bye)

@@ -14,9 +14,25 @@ from tests.media._helpers import HOST, PEER, Harness, event, rtp
 from tests.support.audio import tone
 
 STATS_KEYS = {
-    "packets_in", "bytes_in", "packets_out", "bytes_out", "lost", "late", "duplicate",
-    "reordered", "concealed", "dropped_invalid", "dropped_unknown_pt", "jitter_ms", "rtt_ms",
-    "mos", "r_factor", "loss_rate", "dropped_source", "remote_fraction_lost", "remote_jitter_ms",
+    "packets_in",
+    "bytes_in",
+    "packets_out",
+    "bytes_out",
+    "lost",
+    "late",
+    "duplicate",
+    "reordered",
+    "concealed",
+    "dropped_invalid",
+    "dropped_unknown_pt",
+    "jitter_ms",
+    "rtt_ms",
+    "mos",
+    "r_factor",
+    "loss_rate",
+    "dropped_source",
+    "remote_fraction_lost",
+    "remote_jitter_ms",
 }
 
 
@@ -110,8 +126,9 @@ class StatsTests(SynchronousTestCase):
         h.deliver(rtp(0, 0, b"\xff" * 160))
         stats = h.stats()
         self.assertLessEqual(STATS_KEYS, set(stats))
-        self.assertEqual((stats["codec"], stats["packets_in"], stats["bytes_in"]),
-                         ("PCMU", 1, 172))
+        self.assertEqual(
+            (stats["codec"], stats["packets_in"], stats["bytes_in"]), ("PCMU", 1, 172)
+        )
         self.assertIsNone(stats["rtt_ms"])
         self.assertTrue(1.0 <= stats["mos"] <= 4.5)
 
@@ -126,11 +143,19 @@ class StatsTests(SynchronousTestCase):
     def test_ssrc_and_cname(self) -> None:
         reactor = MemoryUDPReactor()
         pair = RTPPortAllocator(reactor, HOST, 20000, 20010).allocate()
-        s = MediaSession(reactor, pair, PCMU, 0, media_clock=MediaClock(reactor),
-                         remote_rtp=PEER, ssrc=0x1234, cname="test@roomkit")
+        s = MediaSession(
+            reactor,
+            pair,
+            PCMU,
+            0,
+            media_clock=MediaClock(reactor),
+            remote_rtp=PEER,
+            ssrc=0x1234,
+            cname="test@roomkit",
+        )
         port = reactor.udp_port(pair.rtcp_port)
         s.close()
-        (data, _), = port.written
+        ((data, _),) = port.written
         packets = parse_rtcp(data)
         self.assertEqual(packets[0].ssrc, 0x1234)
         self.assertEqual(packets[1].cname(0x1234), "test@roomkit")
@@ -142,7 +167,7 @@ class StatsTests(SynchronousTestCase):
             h = Harness()
             port = h.rtcp_port
             h.session.close()
-            (data, _), = port.written
+            ((data, _),) = port.written
             packets = parse_rtcp(data)
             names.add(packets[1].cname(h.session.ssrc))
         self.assertEqual(len(names), 2)

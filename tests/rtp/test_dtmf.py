@@ -193,7 +193,12 @@ class SenderTests(SynchronousTestCase):
 
     def test_layout(self) -> None:
         burst = dtmf_packets(
-            "5", 160, payload_type=101, ssrc=0x1234, timestamp=8000, sequence=65534,
+            "5",
+            160,
+            payload_type=101,
+            ssrc=0x1234,
+            timestamp=8000,
+            sequence=65534,
             clock_rate=8000,
         )
         self.assertEqual(
@@ -212,8 +217,15 @@ class SenderTests(SynchronousTestCase):
 
     def test_short_event_and_options(self) -> None:
         burst = dtmf_packets(
-            "a", 30, payload_type=101, ssrc=0x1234, timestamp=0, sequence=0, clock_rate=16000,
-            volume=20, interval_ms=20,
+            "a",
+            30,
+            payload_type=101,
+            ssrc=0x1234,
+            timestamp=0,
+            sequence=0,
+            clock_rate=16000,
+            volume=20,
+            interval_ms=20,
         )
         decoded = self.decode(burst)
         self.assertEqual([d[0] for d in decoded], [0.0, 0.02, 0.03, 0.05, 0.07])
@@ -227,7 +239,12 @@ class SenderTests(SynchronousTestCase):
         # 10 s at 8 kHz = 80000 units: a full 0xFFFF segment, then 14465.
         start = 2**32 - 10
         burst = dtmf_packets(
-            "#", 10000, payload_type=101, ssrc=0x1234, timestamp=start, sequence=100,
+            "#",
+            10000,
+            payload_type=101,
+            ssrc=0x1234,
+            timestamp=start,
+            sequence=100,
             clock_rate=8000,
         )
         decoded = self.decode(burst)
@@ -258,8 +275,13 @@ class SenderTests(SynchronousTestCase):
         digits = []
         for digit in "0123456789*#ABCD!":
             burst = dtmf_packets(
-                digit, 120, payload_type=101, ssrc=0x1234, timestamp=timestamp,
-                sequence=sequence, clock_rate=8000,
+                digit,
+                120,
+                payload_type=101,
+                ssrc=0x1234,
+                timestamp=timestamp,
+                sequence=sequence,
+                clock_rate=8000,
             )
             for offset, data in burst.packets:
                 digits += receiver.receive(parse_rtp(data), offset)

@@ -188,9 +188,7 @@ class HoleTests(SynchronousTestCase):
         buffer.push(packet(0), 0.0)
         buffer.push(packet(2), 0.0)
         buffer.push(packet(4), 0.0)
-        self.assertEqual(
-            kinds(buffer.flush()), [(LOST, 1), (NORMAL, 2), (LOST, 3), (NORMAL, 4)]
-        )
+        self.assertEqual(kinds(buffer.flush()), [(LOST, 1), (NORMAL, 2), (LOST, 3), (NORMAL, 4)])
         self.assertEqual(len(buffer), 0)
         self.assertEqual(buffer.push(packet(5), 0.1), [normal(5)])
         self.assertEqual(buffer.flush(), [])
@@ -363,8 +361,13 @@ class ReceivePathTests(SynchronousTestCase):
         for seq in range(65530, 65536):
             audio(seq)
         burst = dtmf_packets(
-            "7", 100, payload_type=101, ssrc=1, timestamp=65536 * 160 & 0xFFFFFFFF,
-            sequence=0, clock_rate=8000,
+            "7",
+            100,
+            payload_type=101,
+            ssrc=1,
+            timestamp=65536 * 160 & 0xFFFFFFFF,
+            sequence=0,
+            clock_rate=8000,
         )
         for _, data in burst.packets:
             path.datagram(data, next(clock))
@@ -391,8 +394,17 @@ class ReceivePathTests(SynchronousTestCase):
         )
         counters = path.stats.counters.as_dict()
         self.assertEqual(
-            {k: counters[k] for k in ("reordered", "concealed", "dropped_invalid",
-                                      "dropped_unknown_pt", "ssrc_changes")},
-            dict(reordered=1, concealed=1, dropped_invalid=1, dropped_unknown_pt=1,
-                 ssrc_changes=1),
+            {
+                k: counters[k]
+                for k in (
+                    "reordered",
+                    "concealed",
+                    "dropped_invalid",
+                    "dropped_unknown_pt",
+                    "ssrc_changes",
+                )
+            },
+            dict(
+                reordered=1, concealed=1, dropped_invalid=1, dropped_unknown_pt=1, ssrc_changes=1
+            ),
         )

@@ -576,9 +576,7 @@ class SilenceFillTests(SynchronousTestCase):
         wire.stream.end_of_response()
         wire.tick(6)
         self.assertEqual(len(wire.packets), 9)
-        self.assertEqual(
-            [p.payload[0] for p in wire.packets], [0, 0, 0, 1, 2, 3, 4, 0, 0]
-        )
+        self.assertEqual([p.payload[0] for p in wire.packets], [0, 0, 0, 1, 2, 3, 4, 0, 0])
         self.assertEqual([p.marker for p in wire.packets], [True] + [False] * 8)
         silence = [p for p in wire.played if not p.ended and p.pcm == bytes(FRAME_BYTES)]
         self.assertEqual({p.played_bytes for p in silence}, {0})
@@ -682,8 +680,9 @@ class MarkNextTests(SynchronousTestCase):
             else:
                 sent.append((timestamp, marker))
 
-        stream = OutboundStream(160, 8000, TS_STEP, on_frame=on_frame, prebuffer_ms=0,
-                                sequencer=RtpSequencer(0, 0))
+        stream = OutboundStream(
+            160, 8000, TS_STEP, on_frame=on_frame, prebuffer_ms=0, sequencer=RtpSequencer(0, 0)
+        )
         stream.push(pcm_frames(5))
         for n in range(5):
             stream.tick(1.0 + n * FRAME)
@@ -705,8 +704,10 @@ class MarkNextTests(SynchronousTestCase):
         wire.tick(10)
         wire.stream.push(pcm_frames(4))
         wire.tick()
-        self.assertEqual([(p.comfort_noise, p.marker) for p in wire.packets],
-                         [(True, False), (True, False), (False, True)])
+        self.assertEqual(
+            [(p.comfort_noise, p.marker) for p in wire.packets],
+            [(True, False), (True, False), (False, True)],
+        )
 
 
 class StreamSwapTests(SynchronousTestCase):
@@ -720,8 +721,9 @@ class StreamSwapTests(SynchronousTestCase):
             def on_frame(payload, timestamp, marker, cn) -> None:
                 sent.append((name, timestamp, marker))
 
-            out = OutboundStream(160, 8000, ticks, on_frame=on_frame, prebuffer_ms=0,
-                                 sequencer=sequencer)
+            out = OutboundStream(
+                160, 8000, ticks, on_frame=on_frame, prebuffer_ms=0, sequencer=sequencer
+            )
             out.push(pcm_frames(10))
             return out
 
@@ -739,8 +741,15 @@ class StreamSwapTests(SynchronousTestCase):
         new, sent = self.swap()
         new.tick(1.04)
         new.tick(1.06)
-        self.assertEqual(sent, [("old", 2**32 - 160, True), ("old", 0, False),
-                                ("new", 160, True), ("new", 320, False)])
+        self.assertEqual(
+            sent,
+            [
+                ("old", 2**32 - 160, True),
+                ("old", 0, False),
+                ("new", 160, True),
+                ("new", 320, False),
+            ],
+        )
 
     def test_after_a_pause(self) -> None:
         """Swapped while nothing ticked (a telephone event): the time elapsed still counts."""

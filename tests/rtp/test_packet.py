@@ -124,8 +124,15 @@ class BuildTests(SynchronousTestCase):
 
     def test_round_trip_every_field(self) -> None:
         data = build_rtp(
-            96, 65535, 2**32 - 1, 7, b"payload", marker=True, csrcs=(1, 2, 3),
-            extension=(0x1000, b"12345678"), padding=5,
+            96,
+            65535,
+            2**32 - 1,
+            7,
+            b"payload",
+            marker=True,
+            csrcs=(1, 2, 3),
+            extension=(0x1000, b"12345678"),
+            padding=5,
         )
         self.assertEqual(len(data) % 4, 0)
         packet = parse_rtp(data)

@@ -47,9 +47,7 @@ rtcp_like = st.builds(
 )
 
 blocks = st.lists(
-    st.builds(
-        ReportBlock, u32, u8, st.integers(-0x800000, 0x7FFFFF), u32, u32, u32, u32
-    ),
+    st.builds(ReportBlock, u32, u8, st.integers(-0x800000, 0x7FFFFF), u32, u32, u32, u32),
     max_size=4,
 ).map(tuple)
 short_text = st.text(max_size=60)  # at most 240 octets in UTF-8
@@ -59,8 +57,14 @@ words = st.binary(max_size=12).map(lambda b: b + bytes(-len(b) % 4))  # whole 32
 @st.composite
 def valid_compound(draw) -> bytes:
     if draw(st.booleans()):
-        data = build_sr(draw(u32), draw(st.integers(0, 2**64 - 1)), draw(u32), draw(u32),
-                        draw(u32), draw(blocks))
+        data = build_sr(
+            draw(u32),
+            draw(st.integers(0, 2**64 - 1)),
+            draw(u32),
+            draw(u32),
+            draw(u32),
+            draw(blocks),
+        )
     else:
         data = build_rr(draw(u32), draw(blocks))
     data += build_sdes(draw(u32), draw(short_text))
@@ -121,16 +125,33 @@ class ParserProperties(SynchronousTestCase):
     )
     def test_rtp_round_trip(self, packet: RTPPacket, padding: int) -> None:
         data = build_rtp(
-            packet.payload_type, packet.sequence, packet.timestamp, packet.ssrc, packet.payload,
-            marker=packet.marker, csrcs=packet.csrcs, extension=packet.extension,
+            packet.payload_type,
+            packet.sequence,
+            packet.timestamp,
+            packet.ssrc,
+            packet.payload,
+            marker=packet.marker,
+            csrcs=packet.csrcs,
+            extension=packet.extension,
             padding=padding,
         )
         self.assertEqual(parse_rtp(data), packet)
 
-    @given(u32, st.integers(0, 2**64 - 1), u32, u32, u32, blocks, u32, short_text,
-           st.lists(u32, max_size=5), st.none() | short_text)
-    def test_rtcp_round_trip(self, ssrc, ntp, ts, packets, octets, reports, other, cname,
-                             sources, reason) -> None:
+    @given(
+        u32,
+        st.integers(0, 2**64 - 1),
+        u32,
+        u32,
+        u32,
+        blocks,
+        u32,
+        short_text,
+        st.lists(u32, max_size=5),
+        st.none() | short_text,
+    )
+    def test_rtcp_round_trip(
+        self, ssrc, ntp, ts, packets, octets, reports, other, cname, sources, reason
+    ) -> None:
         data = build_sr(ssrc, ntp, ts, packets, octets, reports) + build_rr(other, reports)
         data += build_sdes(ssrc, cname) + build_bye(sources, reason)
         self.assertEqual(
@@ -231,7 +252,12 @@ class DTMFProperties(SynchronousTestCase):
     )
     def test_one_digit_whatever_arrives(self, digit, duration_ms, seq, ts, data) -> None:
         burst = dtmf_packets(
-            digit, duration_ms, payload_type=101, ssrc=1, timestamp=ts, sequence=seq,
+            digit,
+            duration_ms,
+            payload_type=101,
+            ssrc=1,
+            timestamp=ts,
+            sequence=seq,
             clock_rate=8000,
         )
         packets = [parse_rtp(d) for _, d in burst.packets]

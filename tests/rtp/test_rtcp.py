@@ -252,9 +252,7 @@ class SessionTests(SynchronousTestCase):
         a, b = Peer(1), Peer(2)
         a.send_to(b, range(0, 50))
         report = parse_rtcp(a.session.report(1.5))[0]
-        self.assertEqual(
-            report, SenderReport(1, ntp_from_unix(1.5), 12000, 50, 8000, ())
-        )
+        self.assertEqual(report, SenderReport(1, ntp_from_unix(1.5), 12000, 50, 8000, ()))
         # §6.4: still a sender in the next report, a receiver in the one after.
         self.assertIsInstance(parse_rtcp(a.session.report(6.5))[0], SenderReport)
         self.assertIsInstance(parse_rtcp(a.session.report(11.5))[0], ReceiverReport)

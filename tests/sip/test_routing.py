@@ -196,8 +196,9 @@ class CompleteViaTests(SynchronousTestCase):
         req = outgoing("OPTIONS")
         self.complete(req)
         self.assertEqual(self.asked, [(("192.0.2.20", 5060), "TCP")])
-        self.assertEqual(req.headers.items()[0],
-                         ("Via", "SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bKnew0"))
+        self.assertEqual(
+            req.headers.items()[0], ("Via", "SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bKnew0")
+        )
 
     def test_old_style_branch_replaced(self) -> None:
         """An RFC 2543 branch (no magic cookie) is replaced; the other Via values stay."""
@@ -217,6 +218,7 @@ class CompleteViaTests(SynchronousTestCase):
 
     def test_no_via_and_no_local_via(self) -> None:
         req = outgoing("OPTIONS")
-        self.assertRaises(ValueError, complete_via, req, ("192.0.2.20", 5060), "UDP", None,
-                          lambda: "z9hG4bKx")
+        self.assertRaises(
+            ValueError, complete_via, req, ("192.0.2.20", 5060), "UDP", None, lambda: "z9hG4bKx"
+        )
         self.assertNotIn("Via", req.headers)

@@ -86,8 +86,9 @@ class AllocatorTests(SynchronousTestCase):
         self.successResultOf(a.release())
         self.assertNotIn((HOST, a.rtp_port), self.reactor.udp_ports)
         self.assertNotIn((HOST, a.rtcp_port), self.reactor.udp_ports)
-        self.assertEqual(alloc.stats(), {"allocated": 1, "in_quarantine": 1, "free": 0,
-                                         "refused": 0})
+        self.assertEqual(
+            alloc.stats(), {"allocated": 1, "in_quarantine": 1, "free": 0, "refused": 0}
+        )
         self.reactor.advance(4.9)
         self.assertRaises(PortsExhausted, alloc.allocate)
         self.reactor.advance(0.2)
@@ -157,6 +158,7 @@ class RealSocketTests(TestCase):
         self.assertGreaterEqual(alloc.refused, 1)
         # Both sockets are really bound: binding them again fails.
         for port in (pair.rtp_port, pair.rtcp_port):
-            self.assertRaises(CannotListenError, reactor.listenUDP, port, DatagramProtocol(),
-                              interface=HOST)
+            self.assertRaises(
+                CannotListenError, reactor.listenUDP, port, DatagramProtocol(), interface=HOST
+            )
         return pair.release()
