@@ -78,6 +78,7 @@ def makeService(
         cleanups,
         live_calls=lambda: len(observer.live_calls()),
         log_filter=QuietCallLogs(options["rtp-ports"]),
+        reactor=reactor,
     )
 
 

@@ -15,7 +15,8 @@ Stopping (SIGTERM, C{twistd} shutdown) drains instead of dropping calls:
 
 Each step runs even if the one before failed (the failure is logged), and
 the engine is given C{drain_timeout + ENGINE_STOP_GRACE} seconds at most, so
-twistd always exits.
+twistd always exits.  A drain in which every step succeeded is a clean stop:
+the process exits 0 even though a signal started it (L{forget_stop_signal}).
 
 While it runs, the service keeps the per-call lines of lower layers out of
 the log (L{roomkit_sip.service.logfilter}).
@@ -23,6 +24,7 @@ the log (L{roomkit_sip.service.logfilter}).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +40,25 @@ from roomkit_sip.service.state import DRAINING, SERVING, STOPPED, ServiceState
 ENGINE_STOP_GRACE = 15.0
 #: Seconds queued webhooks get once the calls are gone.
 WEBHOOK_FLUSH_TIMEOUT = 5.0
+
+
+def forget_stop_signal(reactor: Any) -> None:
+    """
+    Make twistd exit 0 after a SIGTERM or SIGINT that the service handled.
+
+    Since Twisted 20.3, twistd re-raises the signal that stopped the reactor
+    once the reactor has returned, so the exit status reads "killed by
+    SIGTERM".  For this service that signal is the normal way to stop, and
+    a drain that finished is a clean exit: operators, init systems and
+    scripts should see status 0 (and a real failure, a non-zero one).
+
+    Twisted records the signal in the reactor's private C{_exitSignal}
+    attribute (C{twisted.internet.base.ReactorBase}); twistd reads it after
+    C{reactor.run()} returns.  If a later Twisted drops the attribute this
+    does nothing and the signal status comes back (a test pins it).
+    """
+    if getattr(reactor, "_exitSignal", None) in (signal.SIGTERM, signal.SIGINT):
+        reactor._exitSignal = None
 
 
 class EngineService(Service):
@@ -113,6 +134,8 @@ class RoomkitSIPService(MultiService):
     @param log_filter: a C{twisted.logger} predicate put in front of every
         observer of C{log_publisher} from start to stop (see
         L{roomkit_sip.service.logfilter}).
+    @param reactor: given, a drain in which every step succeeded clears the
+        signal that stopped this reactor (L{forget_stop_signal}).
     """
 
     _log = Logger()
@@ -128,8 +151,11 @@ class RoomkitSIPService(MultiService):
         live_calls: Callable[[], int] = lambda: 0,
         log_filter: Callable[[LogEvent], PredicateResult] | None = None,
         log_publisher: Any = globalLogPublisher,
+        reactor: Any = None,
     ) -> None:
         super().__init__()
+        self._reactor = reactor
+        self._clean_stop = True
         self.state = state
         self.engine_service = engine_service
         self.http_service = http_service
@@ -151,6 +177,7 @@ class RoomkitSIPService(MultiService):
 
     def stopService(self) -> Deferred[None]:
         Service.stopService(self)
+        self._clean_stop = True
         self.state.phase = DRAINING
         self._log.info("draining: {live} live calls, new calls refused", live=self._live_calls())
         d = self.engine_service.stopService()
@@ -170,6 +197,7 @@ class RoomkitSIPService(MultiService):
             try:
                 cleanup()
             except Exception:
+                self._clean_stop = False
                 self._log.failure(
                     "cleanup {name} failed", name=getattr(cleanup, "__qualname__", "?")
                 )
@@ -177,9 +205,12 @@ class RoomkitSIPService(MultiService):
     def _stopped(self, _: object) -> None:
         self.state.phase = STOPPED
         self._log.info("roomkit-sip stopped")
+        if self._clean_stop and self._reactor is not None:
+            forget_stop_signal(self._reactor)
         if self._unfilter is not None:
             self._unfilter()
             self._unfilter = None
 
     def _logged(self, failure: Failure, what: str) -> None:
+        self._clean_stop = False
         self._log.failure(what, failure)

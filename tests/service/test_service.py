@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import CannotListenError
@@ -62,6 +64,7 @@ class ServiceTests(SynchronousTestCase):
             self.steps,
             [self.steps.cleanup],
             live_calls=lambda: 3,
+            reactor=self.reactor,
         )
         self.logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
 
@@ -157,3 +160,50 @@ class ServiceTests(SynchronousTestCase):
         self.steps.http_result = succeed(None)
         self.successResultOf(self.service.stopService())
         self.assertEqual(self.engine.stops, [])
+
+    def test_clean_drain_after_a_signal_exits_zero(self) -> None:
+        """
+        twistd re-raises the signal that stopped the reactor unless it is
+        forgotten: a drain in which every step succeeded forgets SIGTERM
+        (and SIGINT), so the process exits 0.
+        """
+        self.steps.webhook_result = succeed(None)
+        self.steps.http_result = succeed(None)
+        self.start()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            self.reactor._exitSignal = number
+            self.engine.stop_result = succeed(None)
+            self.successResultOf(self.service.stopService())
+            self.assertIsNone(self.reactor._exitSignal)
+
+    def test_failed_drain_keeps_the_signal(self) -> None:
+        self.steps.webhook_result = succeed(None)
+        self.steps.http_result = succeed(None)
+        self.start()
+        self.reactor._exitSignal = signal.SIGTERM
+        self.engine.stop_result = fail(ValueError("engine"))
+        self.successResultOf(self.service.stopService())
+        self.assertEqual(self.reactor._exitSignal, signal.SIGTERM)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
+    def test_other_signals_are_kept(self) -> None:
+        self.steps.webhook_result = succeed(None)
+        self.steps.http_result = succeed(None)
+        self.start()
+        self.reactor._exitSignal = signal.SIGHUP  # not a stop this service handles
+        self.engine.stop_result = succeed(None)
+        self.successResultOf(self.service.stopService())
+        self.assertEqual(self.reactor._exitSignal, signal.SIGHUP)
+
+    def test_twisted_still_records_the_stop_signal(self) -> None:
+        """
+        The attribute forget_stop_signal clears is the one twistd reads: if
+        a Twisted release renames it, this fails before operators notice.
+        """
+        import inspect
+
+        from twisted.application import app
+        from twisted.internet import base
+
+        self.assertIn("_exitSignal", inspect.getsource(app.ApplicationRunner.startReactor))
+        self.assertIn("_exitSignal", inspect.getsource(base.ReactorBase.sigTerm))
