@@ -881,6 +881,47 @@ def run_sipp(
     ).done
 
 
+#: The tone of L{echo_call}: 1 kHz, peak -12 dBFS (RMS about -15 dBFS).
+ECHO_TONE_HZ = 1000.0
+ECHO_PEAK_DBFS = -12.0
+
+
+def echo_call(reactor, remote: tuple[str, int], sink: RtpSink, seconds: float = 1.0):
+    """
+    One call by C{uac_basic_rtp.xml}: C{seconds} of L{ECHO_TONE_HZ} tone
+    (PCMU) played to C{remote}, whose RTP is heard by C{sink}, then BYE.
+
+    @return: a Deferred firing with the L{SippResult}.
+    """
+    return run_sipp(
+        reactor,
+        "uac_basic_rtp.xml",
+        remote=remote,
+        rtp_sink=sink,
+        files=media_files(tone_hz=ECHO_TONE_HZ, seconds=seconds, peak_dbfs=ECHO_PEAK_DBFS),
+        pause_ms=round(seconds * 1000) + 300,
+    )
+
+
+def assert_echo(case: unittest.TestCase, sink: RtpSink, seconds: float = 1.0) -> None:
+    """
+    C{sink} heard L{echo_call}'s tone come back: nearly every frame, and in
+    the middle of the stream (no start-up, no concealment tail) the same
+    frequency at the same level (within 1 dB), pure.
+    """
+    frames = [f for f in sink.decoded_frames(0, audio.ulaw_decode) if f is not None]
+    count = round(seconds * 50)
+    case.assertGreaterEqual(len(frames), count - 2, len(frames))
+    analysis = audio.analyse_tone(
+        b"".join(frames[5 : count - 5]),
+        expected_hz=ECHO_TONE_HZ,
+        min_dbfs=ECHO_PEAK_DBFS - 3.01 - 1.0,
+        max_dbfs=ECHO_PEAK_DBFS - 3.01 + 1.0,
+        min_purity=0.98,
+    )
+    case.assertEqual(analysis.problems, [], analysis)
+
+
 @defer.inlineCallbacks
 def run_with_peer(
     reactor,

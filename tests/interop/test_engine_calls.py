@@ -22,7 +22,6 @@ from twisted.trial import unittest
 from roomkit_sip.codecs.registry import resolve_codecs
 from roomkit_sip.engine import CallHandler, EngineConfig, SIPEngine
 from tests.interop import sipp
-from tests.support import audio
 
 #: Where the engine under test takes its RTP ports: below the ephemeral range,
 #: where SIPp's own ports (picked by the OS) never fall.  Each engine takes a
@@ -156,19 +155,7 @@ class EngineInteropCase(unittest.TestCase):
             yield task.deferLater(reactor, 0.02, lambda: None)
 
     def assert_echo(self, sink, seconds: float) -> None:
-        """The sink heard our echo of SIPp's tone: frequency, level, continuity."""
-        frames = [f for f in sink.decoded_frames(0, audio.ulaw_decode) if f is not None]
-        self.assertGreaterEqual(len(frames), round(seconds * 50) - 2, len(frames))
-        # The middle of the stream: no start-up or concealment tail.
-        middle = b"".join(frames[5 : round(seconds * 50) - 5])
-        analysis = audio.analyse_tone(
-            middle,
-            expected_hz=TONE_HZ,
-            min_dbfs=PEAK_DBFS - 3.01 - 1.0,
-            max_dbfs=PEAK_DBFS - 3.01 + 1.0,
-            min_purity=0.98,
-        )
-        self.assertEqual(analysis.problems, [], analysis)
+        sipp.assert_echo(self, sink, seconds)
 
 
 class BasicCallTests(EngineInteropCase):
@@ -181,14 +168,7 @@ class BasicCallTests(EngineInteropCase):
         handler = EchoHandler()
         self.start_engine(handler)
         sink = self.media()
-        result = yield sipp.run_sipp(
-            reactor,
-            "uac_basic_rtp.xml",
-            remote=self.remote,
-            rtp_sink=sink,
-            files=sipp.media_files(tone_hz=TONE_HZ, seconds=1.0, peak_dbfs=PEAK_DBFS),
-            pause_ms=1300,
-        )
+        result = yield sipp.echo_call(reactor, self.remote, sink)
         result.assert_ok(calls=1)
         self.assertEqual([r.status for r in result.received(100)], [100])
         self.assertEqual(len(result.received(180)), 1)

@@ -152,19 +152,6 @@ class ServiceInteropCase(unittest.TestCase):
     def get(self, path: str) -> defer.Deferred[Any]:
         return http_get(reactor, f"http://127.0.0.1:{self.http_port}{path}")
 
-    def assert_echo(self, sink: Any, seconds: float) -> None:
-        frames = [f for f in sink.decoded_frames(0, audio.ulaw_decode) if f is not None]
-        self.assertGreaterEqual(len(frames), round(seconds * 50) - 2, len(frames))
-        middle = b"".join(frames[5 : round(seconds * 50) - 5])
-        analysis = audio.analyse_tone(
-            middle,
-            expected_hz=TONE_HZ,
-            min_dbfs=TONE_DBFS - 1.0,
-            max_dbfs=TONE_DBFS + 1.0,
-            min_purity=0.98,
-        )
-        self.assertEqual(analysis.problems, [], analysis)
-
     def recording(self) -> tuple[WavCheck, dict[str, Any], str]:
         """The one recording in the record directory: WAV, sidecar, file stem."""
         names = sorted(os.listdir(self.directory))
@@ -194,16 +181,9 @@ class EchoAppTests(ServiceInteropCase):
         """
         self.start_service()
         sink = self.media()
-        result = yield sipp.run_sipp(
-            reactor,
-            "uac_basic_rtp.xml",
-            remote=self.remote,
-            rtp_sink=sink,
-            files=sipp.media_files(tone_hz=TONE_HZ, seconds=1.0, peak_dbfs=PEAK_DBFS),
-            pause_ms=1300,
-        )
+        result = yield sipp.echo_call(reactor, self.remote, sink)
         result.assert_ok(calls=1)
-        self.assert_echo(sink, 1.0)
+        sipp.assert_echo(self, sink)
 
         call_id = call_id_of(result)
         lines = [t for t in self.logs.texts() if call_id in t]

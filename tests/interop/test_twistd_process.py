@@ -28,7 +28,6 @@ from tests.service._live import (
     poll,
     rtp_ports,
 )
-from tests.support import audio
 
 READY = "roomkit-sip serving SIP on 127.0.0.1:"
 
@@ -87,25 +86,9 @@ class EchoTests(TwistdCase):
         sipp.require_raw_sockets()
         sink = sipp.listen_rtp_sink(reactor)
         self.addCleanup(sink.stop)
-        result = yield sipp.run_sipp(
-            reactor,
-            "uac_basic_rtp.xml",
-            remote=self.remote,
-            rtp_sink=sink,
-            files=sipp.media_files(tone_hz=TONE_HZ, seconds=1.0, peak_dbfs=PEAK_DBFS),
-            pause_ms=1300,
-        )
+        result = yield sipp.echo_call(reactor, self.remote, sink)
         result.assert_ok(calls=1)
-        frames = [f for f in sink.decoded_frames(0, audio.ulaw_decode) if f is not None]
-        self.assertGreaterEqual(len(frames), 48, len(frames))
-        analysis = audio.analyse_tone(
-            b"".join(frames[5:45]),
-            expected_hz=TONE_HZ,
-            min_dbfs=TONE_DBFS - 1.0,
-            max_dbfs=TONE_DBFS + 1.0,
-            min_purity=0.98,
-        )
-        self.assertEqual(analysis.problems, [], analysis)
+        sipp.assert_echo(self, sink)
         call_id = result.sent("INVITE")[0].header("Call-ID")[0]
         yield self.child.wait_for_line(lambda line: f"call {call_id} ended: remote_bye" in line)
         yield self.sigterm_exits_zero()
