@@ -152,6 +152,23 @@ class ServiceInteropCase(unittest.TestCase):
     def get(self, path: str) -> defer.Deferred[Any]:
         return http_get(reactor, f"http://127.0.0.1:{self.http_port}{path}")
 
+    def keyed_call(
+        self, sink: Any, *, seconds: float, pause_ms: int, codec: str = "PCMU"
+    ) -> defer.Deferred[sipp.SippResult]:
+        """
+        One C{uac_service_record.xml} call: C{seconds} of tone in C{codec},
+        then the keys "1" and "#", heard back by C{sink}.
+        """
+        return sipp.run_sipp(
+            reactor,
+            "uac_service_record.xml",
+            remote=self.remote,
+            rtp_sink=sink,
+            keys=RECORD_KEYS[codec],
+            files=record_files(seconds=seconds, codec=codec),
+            pause_ms=pause_ms,
+        )
+
     def recording(self) -> tuple[WavCheck, dict[str, Any], str]:
         """The one recording in the record directory: WAV, sidecar, file stem."""
         names = sorted(os.listdir(self.directory))
@@ -213,15 +230,7 @@ class RecordAppTests(ServiceInteropCase):
     def record_call(self, codec: str, *argv: str):
         self.start_service("--app=record", f"--record-dir={self.directory}", *argv)
         sink = self.media()
-        result = yield sipp.run_sipp(
-            reactor,
-            "uac_service_record.xml",
-            remote=self.remote,
-            rtp_sink=sink,
-            keys=RECORD_KEYS[codec],
-            files=record_files(seconds=1.0, codec=codec),
-            pause_ms=1200,
-        )
+        result = yield self.keyed_call(sink, seconds=1.0, pause_ms=1200, codec=codec)
         result.assert_ok(calls=1)
         return result
 
@@ -367,15 +376,7 @@ class CustomAppTests(ServiceInteropCase):
         self.assertIsInstance(handler, DigitMirror)
         self.assertEqual(handler.options["app"], "tests.service._handlers:make_digit_mirror")
         sink = self.media()
-        result = yield sipp.run_sipp(
-            reactor,
-            "uac_service_record.xml",
-            remote=self.remote,
-            rtp_sink=sink,
-            keys=RECORD_KEYS["PCMU"],
-            files=record_files(seconds=0.4),
-            pause_ms=500,
-        )
+        result = yield self.keyed_call(sink, seconds=0.4, pause_ms=500)
         result.assert_ok(calls=1)
         self.assertEqual(handler.mirrored, [("1", True), ("#", True)])
         self.assertEqual([(p.digit, p.ended) for p in sink.key_presses()],
@@ -424,15 +425,7 @@ class WebhookTests(ServiceInteropCase):
         url = f"http://127.0.0.1:{port.getHost().port}/hooks/sip"
         self.start_service(f"--webhook={url}")
         sink = self.media()
-        result = yield sipp.run_sipp(
-            reactor,
-            "uac_service_record.xml",
-            remote=self.remote,
-            rtp_sink=sink,
-            keys=RECORD_KEYS["PCMU"],
-            files=record_files(seconds=0.4),
-            pause_ms=500,
-        )
+        result = yield self.keyed_call(sink, seconds=0.4, pause_ms=500)
         result.assert_ok(calls=1)
         yield receiver.ended.addTimeout(15, reactor)
 

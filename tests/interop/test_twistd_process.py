@@ -67,6 +67,23 @@ class TwistdCase(unittest.TestCase):
         return ("127.0.0.1", self.sip_port)
 
     @defer.inlineCallbacks
+    def call_until_bye(self):
+        """
+        SIPp calls and plays 4 s of tone until the service's BYE; fires with
+        the L{sipp.SippProcess} once the service logged the call's start.
+        """
+        sipp.require_raw_sockets()
+        caller = sipp.start_sipp(
+            reactor,
+            "uac_service_wait_bye.xml",
+            remote=self.remote,
+            files=sipp.media_files(tone_hz=TONE_HZ, seconds=4.0, peak_dbfs=PEAK_DBFS),
+        )
+        self.addCleanup(caller.terminate)
+        yield self.child.wait_for_line(lambda line: " started: " in line, timeout=15)
+        return caller
+
+    @defer.inlineCallbacks
     def sigterm_exits_zero(self):
         self.child.kill("TERM")
         code = yield self.child.wait_exit(timeout=20)
@@ -105,15 +122,7 @@ class SignalTests(TwistdCase):
         yield self.start_twistd(
             "--app", "record", "--record-dir", self.directory, "--drain-timeout", "1.5"
         )
-        sipp.require_raw_sockets()
-        caller = sipp.start_sipp(
-            reactor,
-            "uac_service_wait_bye.xml",
-            remote=self.remote,
-            files=sipp.media_files(tone_hz=TONE_HZ, seconds=4.0, peak_dbfs=PEAK_DBFS),
-        )
-        self.addCleanup(caller.terminate)
-        yield self.child.wait_for_line(lambda line: " started: " in line, timeout=15)
+        caller = yield self.call_until_bye()
         self.child.kill("TERM")
         yield self.child.wait_for_line(lambda line: "draining" in line, timeout=10)
 
@@ -145,15 +154,7 @@ class SignalTests(TwistdCase):
         and the sidecar is whole JSON that still says "recording".
         """
         yield self.start_twistd("--app", "record", "--record-dir", self.directory)
-        sipp.require_raw_sockets()
-        caller = sipp.start_sipp(
-            reactor,
-            "uac_service_wait_bye.xml",
-            remote=self.remote,
-            files=sipp.media_files(tone_hz=TONE_HZ, seconds=4.0, peak_dbfs=PEAK_DBFS),
-        )
-        self.addCleanup(caller.terminate)
-        yield self.child.wait_for_line(lambda line: " started: " in line, timeout=15)
+        yield self.call_until_bye()
 
         def flushed_two_seconds() -> bool:
             wavs = list(Path(self.directory).glob("*.wav"))
