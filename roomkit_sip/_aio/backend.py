@@ -23,7 +23,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from roomkit_sip._aio import outbound
+from roomkit_sip._aio import logging_bridge, outbound
 from roomkit_sip._aio.admission import Credentials
 from roomkit_sip._aio.bridge import as_awaitable
 from roomkit_sip._aio.options import PT_G722, PT_PCMA, PT_PCMU, BackendOptions
@@ -99,6 +99,8 @@ class SIPVoiceBackend(VoiceBackendBase):  # type: ignore[misc]
         # The signature spells roomkit's keywords out for help() and IDEs; they
         # are kept together, by name, in one value.
         given = locals()
+        # Our log events reach the application's stdlib logging (first).
+        logging_bridge.install()
         self._options = BackendOptions(**{k: given[k] for k in BackendOptions.keywords()})
         # Validated (and unsupported keywords reported) now, not at the first call.
         self._config = self._options.engine_config()
