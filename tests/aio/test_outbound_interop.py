@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from twisted.internet.process import reapAllProcesses
 from twisted.trial.unittest import SynchronousTestCase
 
 import roomkit_sip.asyncio as rk
@@ -27,12 +28,28 @@ async def _peer(reactor: Any, scenario: str, **options: Any) -> Any:
     return peer
 
 
+async def _reaped(d: Any) -> Any:
+    """
+    Await C{d}, which fires when SIPp has exited.  The reactor here runs
+    without signal handlers (it is the application's loop), so no SIGCHLD
+    tells Twisted the child ended: if the pipes closed just before the exit,
+    nothing reaps it.  Reap every 50 ms until then (at most 15 s).
+    """
+    future = d.asFuture(asyncio.get_running_loop())
+    for _ in range(300):
+        if future.done():
+            break
+        reapAllProcesses()
+        await asyncio.wait([future], timeout=0.05)
+    return await future
+
+
 async def _done(peer: Any) -> Any:
-    return await peer.done.asFuture(asyncio.get_running_loop())
+    return await _reaped(peer.done)
 
 
 async def _stop(peer: Any) -> None:
-    await peer.terminate().asFuture(asyncio.get_running_loop())
+    await _reaped(peer.terminate())
 
 
 class DialTests(SynchronousTestCase):

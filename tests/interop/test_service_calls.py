@@ -338,8 +338,10 @@ class PromptAppTests(ServiceInteropCase):
         arrivals = sink.stream(0)
         self.assertEqual(len(arrivals), 40)
         self.assert_heard_prompt(sink, 0.65)
-        # BYE once the last frame went out, not before.
-        self.assertTrue(0 <= bye.time - arrivals[-1].time < 0.3, bye.time - arrivals[-1].time)
+        # BYE once the last frame went out, not before.  SIPp and the sink are
+        # two receivers timing on their own: allow them 20 ms of disagreement.
+        gap = bye.time - arrivals[-1].time
+        self.assertTrue(-0.02 <= gap < 0.3, gap)
 
     @defer.inlineCallbacks
     def test_hash_ends_the_prompt(self):
