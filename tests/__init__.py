@@ -6,6 +6,7 @@ C{python -m twisted.trial tests} and C{pytest}.  Hypothesis profiles live here
 (not in a conftest) so that trial sees them too.
 """
 
+import logging
 import os
 
 from hypothesis import HealthCheck, settings
@@ -19,3 +20,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# The asyncio backend forwards the package's log events to stdlib logging
+# (roomkit_sip._aio.logging_bridge).  Under trial nothing configures logging,
+# so the last-resort handler would print every warning of the service tests;
+# the events still reach trial's log and pytest's capture (root handlers).
+logging.getLogger("roomkit_sip").addHandler(logging.NullHandler())
