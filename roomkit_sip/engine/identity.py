@@ -45,7 +45,8 @@ def _lookup(headers: dict[str, str], name: str) -> str | None:
     return None
 
 
-def _user(uri: object) -> str:
+def uri_user(uri: object) -> str:
+    """The user part of a SIP URI, the number of a TEL URI, else C{""}."""
     if isinstance(uri, SipURI):
         return uri.user or ""
     if isinstance(uri, TelURI):
@@ -90,7 +91,7 @@ class Identity:
             caller=str(caller.uri),
             callee=str(invite.to.uri),
             caller_display_name=caller.display_name or "",
-            caller_user=_user(caller.uri),
+            caller_user=uri_user(caller.uri),
             x_headers=headers,
         )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from roomkit_sip.codecs.registry import resolve_codecs
-from roomkit_sip.engine.identity import Identity
+from roomkit_sip.engine.identity import Identity, uri_user
 from roomkit_sip.engine.screening import ALLOW, SUPPORTED
 from roomkit_sip.engine.uac_auth import DigestFactory, digest_factory
 from roomkit_sip.sip.dialog import MAX_FORWARDS
@@ -76,14 +76,6 @@ def _extra(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tup
             raise ValueError(f"extra_headers: {name} is written by the engine")
         checked.add(name, value)  # ValueError for a bad name or a CR/LF in a value
     return tuple(checked.items())
-
-
-def _user(uri: object) -> str:
-    if isinstance(uri, SipURI):
-        return uri.user or ""
-    if isinstance(uri, TelURI):
-        return uri.number
-    return ""
 
 
 @dataclass(eq=False)
@@ -156,7 +148,7 @@ class DialRequest:
             caller=str(from_.uri),
             callee=str(to.uri),
             caller_display_name=from_.display_name or "",
-            caller_user=_user(from_.uri),
+            caller_user=uri_user(from_.uri),
             x_headers={name: value for name, value in extra if name.lower().startswith("x-")},
         )
         peer = host if _is_ip(host) else None
