@@ -17,6 +17,7 @@ import roomkit_sip.asyncio as rk
 from tests.aio import run_scenario
 from tests.aio.test_roomkit_integration import _backend, require_engine, rms, tone
 from tests.interop import sipp
+from tests.service._live import poll
 
 CALL_TIMEOUT = 15.0
 
@@ -166,10 +167,8 @@ class RegisterTests(SynchronousTestCase):
                 )
                 # The registrar grants 2 s: the refresh comes about 1 s later.
                 [registration] = backend._runtime.engine.registrations
-                for _ in range(60):  # at most 3 s
-                    if registration.refreshes >= 1:
-                        break
-                    await asyncio.sleep(0.05)
+                refreshed = poll(reactor, lambda: registration.refreshes >= 1, timeout=3.0)
+                await refreshed.asFuture(asyncio.get_running_loop())
                 await backend.close()
                 return await _done(peer)
             finally:
