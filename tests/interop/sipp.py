@@ -61,6 +61,7 @@ import unittest
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from twisted.internet import defer, error, protocol
 from twisted.python import failure
@@ -732,10 +733,31 @@ def start_sipp(
     extra_args: Iterable[str] = (),
 ) -> SippProcess:
     """
-    Start SIPp on 127.0.0.1; see L{run_sipp} for the parameters.
+    Start SIPp on 127.0.0.1 (L{run_sipp} waits for it to finish).
 
     Without C{remote} SIPp is a server (its scenario starts with C{<recv>});
     wait for L{SippProcess.when_ready} before sending it anything.
+
+    @param scenario: a file name in C{tests/interop/scenarios/} or a path.
+    @param remote: C{(host, port)} to call; C{None} runs SIPp as a server.
+    @param transport: C{u1} (UDP) or C{t1} (TCP); C{un}/C{tn}: one socket per call.
+    @param calls: C{-m}: stop after this many calls.
+    @param rate: C{-r}: calls per second.
+    @param limit: C{-l}: at most this many simultaneous calls.
+    @param keys: C{-key name value} for each item, used as C{[name]} in the XML.
+    @param timeout_s: SIPp's C{-timeout} (with C{-timeout_error}).
+    @param watchdog_s: kill SIPp after this long (default C{timeout_s + 5}).
+    @param pause_ms: C{-d}: the length of every C{<pause/>} without a value.
+    @param files: C{{name: bytes or path}} put next to the scenario, e.g. the
+        pcaps it plays (see L{media_files}).
+    @param rtp_sink: an L{RtpSink} from L{listen_rtp_sink}: the SDP's RTP port
+        (C{[media_port+4]}) becomes the sink's.
+    @param media_port: C{-mp} when there is no sink (default: a free port).
+    @param local_port: C{-p} (default: a free port).
+    @param rtp_echo: C{-rtp_echo}: echo RTP received on C{-mp} to its sender.
+    @param auth: C{(user, password)} for C{[authentication]} (C{-au}, C{-ap}).
+    @param extra_args: more SIPp options.
+    @return: the running L{SippProcess}.
     """
     binary = require_sipp()
     if transport not in ("u1", "un", "t1", "tn"):
@@ -817,68 +839,15 @@ def run_sipp(
     reactor,
     scenario: str | os.PathLike,
     remote: tuple[str, int] | None = None,
-    *,
-    transport: str = "u1",
-    calls: int = 1,
-    rate: float | None = None,
-    limit: int | None = None,
-    keys: Mapping[str, str | int] | None = None,
-    timeout_s: float = 15.0,
-    watchdog_s: float | None = None,
-    pause_ms: int | None = None,
-    files: Mapping[str, bytes | os.PathLike] | None = None,
-    rtp_sink: RtpSink | None = None,
-    media_port: int | None = None,
-    local_port: int | None = None,
-    rtp_echo: bool = False,
-    auth: tuple[str, str] | None = None,
-    extra_args: Iterable[str] = (),
+    **options: Any,
 ) -> defer.Deferred[SippResult]:
     """
-    Run one SIPp to completion.
+    Run one SIPp to completion: L{start_sipp} with the same parameters.
 
-    @param scenario: a file name in C{tests/interop/scenarios/} or a path.
-    @param remote: C{(host, port)} to call; C{None} runs SIPp as a server.
-    @param transport: C{u1} (UDP) or C{t1} (TCP); C{un}/C{tn}: one socket per call.
-    @param calls: C{-m}: stop after this many calls.
-    @param rate: C{-r}: calls per second.
-    @param limit: C{-l}: at most this many simultaneous calls.
-    @param keys: C{-key name value} for each item, used as C{[name]} in the XML.
-    @param timeout_s: SIPp's C{-timeout} (with C{-timeout_error}).
-    @param watchdog_s: kill SIPp after this long (default C{timeout_s + 5}).
-    @param pause_ms: C{-d}: the length of every C{<pause/>} without a value.
-    @param files: C{{name: bytes or path}} put next to the scenario, e.g. the
-        pcaps it plays (see L{media_files}).
-    @param rtp_sink: an L{RtpSink} from L{listen_rtp_sink}: the SDP's RTP port
-        (C{[media_port+4]}) becomes the sink's.
-    @param media_port: C{-mp} when there is no sink (default: a free port).
-    @param local_port: C{-p} (default: a free port).
-    @param rtp_echo: C{-rtp_echo}: echo RTP received on C{-mp} to its sender.
-    @param auth: C{(user, password)} for C{[authentication]} (C{-au}, C{-ap}).
-    @param extra_args: more SIPp options.
     @return: a Deferred firing with the L{SippResult} whatever the exit code
         (call L{SippResult.assert_ok}), or failing with L{SippTimedOut}.
     """
-    return start_sipp(
-        reactor,
-        scenario,
-        remote,
-        transport=transport,
-        calls=calls,
-        rate=rate,
-        limit=limit,
-        keys=keys,
-        timeout_s=timeout_s,
-        watchdog_s=watchdog_s,
-        pause_ms=pause_ms,
-        files=files,
-        rtp_sink=rtp_sink,
-        media_port=media_port,
-        local_port=local_port,
-        rtp_echo=rtp_echo,
-        auth=auth,
-        extra_args=extra_args,
-    ).done
+    return start_sipp(reactor, scenario, remote, **options).done
 
 
 #: The tone of L{echo_call}: 1 kHz, peak -12 dBFS (RMS about -15 dBFS).
